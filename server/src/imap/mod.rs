@@ -1,0 +1,12 @@
+//! The IMAP side of the server: one task per connection, reading commands with bounded memory and
+//! answering them one message at a time.
+
+mod fetch;
+pub mod input;
+pub mod output;
+mod session;
+
+pub use session::serve;
+
+/// Capabilities advertised: only what is implemented.
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ UNSELECT";

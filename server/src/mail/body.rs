@@ -1,0 +1,70 @@
+//! Writes a message body to S3 as it streams in: fixed-size plaintext chunks, each sealed with the
+//! body's AEAD stream and stored as its own object. At most one chunk is held in memory.
+
+use bytes::Bytes;
+
+use super::{layout, BodyRef, MailError, UserStore};
+use crate::crypto::STREAM_PREFIX_BYTES;
+
+/// A body being written.
+pub struct BodyWriter {
+    user: UserStore,
+    message: [u8; 16],
+    prefix: [u8; STREAM_PREFIX_BYTES],
+    chunk_bytes: usize,
+    buf: Vec<u8>,
+    position: u32,
+    size: u64,
+}
+
+impl BodyWriter {
+    pub(super) fn new(user: UserStore, message: [u8; 16], chunk_bytes: usize) -> Self {
+        assert!(chunk_bytes > 0, "chunk size must be positive");
+        let prefix = user.env().random();
+        BodyWriter { user, message, prefix, chunk_bytes, buf: Vec::new(), position: 0, size: 0 }
+    }
+
+    /// Adds bytes; full chunks are sealed and uploaded. A chunk is only sent once a byte beyond it
+    /// arrived, so the last chunk is always known when sealed.
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<(), MailError> {
+        self.size += data.len() as u64;
+        while !data.is_empty() {
+            if self.buf.len() == self.chunk_bytes {
+                self.flush(false).await?;
+            }
+            if self.buf.capacity() == 0 {
+                self.buf.reserve_exact(self.chunk_bytes + crate::crypto::TAG_BYTES);
+            }
+            let take = (self.chunk_bytes - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, last: bool) -> Result<(), MailError> {
+        let stream = self.user.key().body_stream(&self.prefix);
+        let mut chunk = std::mem::take(&mut self.buf);
+        stream.seal_chunk(self.position, last, &mut chunk);
+        let key = layout::body_chunk_key(self.user.user_id(), &self.message, self.position);
+        self.user.store().blob_put(&key, Bytes::from(chunk)).await?;
+        self.position += 1;
+        Ok(())
+    }
+
+    /// Seals and uploads the last chunk; returns where the body is.
+    pub async fn finish(mut self) -> Result<BodyRef, MailError> {
+        self.flush(true).await?;
+        Ok(BodyRef { size: self.size, chunk_bytes: self.chunk_bytes as u32, prefix: self.prefix })
+    }
+
+    /// The message id this body belongs to.
+    pub fn message(&self) -> &[u8; 16] {
+        &self.message
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}

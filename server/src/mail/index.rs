@@ -1,0 +1,276 @@
+//! A mailbox's state as folded from its event log: UIDs, flags, MODSEQs, UIDVALIDITY, UIDNEXT.
+//! Operations are applied in log order (sort keys are logical timestamps), so every server instance
+//! that has read the same log computes the same UIDs. One entry is 48 bytes; the index exists only
+//! while a mailbox is selected.
+
+use serde::{Deserialize, Serialize};
+
+/// System flags, as bits of [`Entry::flags`]; keyword `i` of the mailbox's table is bit `8 + i`.
+pub mod flag {
+    /// `\Seen`
+    pub const SEEN: u32 = 1 << 0;
+    /// `\Answered`
+    pub const ANSWERED: u32 = 1 << 1;
+    /// `\Flagged`
+    pub const FLAGGED: u32 = 1 << 2;
+    /// `\Deleted`
+    pub const DELETED: u32 = 1 << 3;
+    /// `\Draft`
+    pub const DRAFT: u32 = 1 << 4;
+    /// First bit used for keywords.
+    pub const KEYWORD_SHIFT: u32 = 8;
+    /// Most keywords a mailbox can hold (the bits left in a u32).
+    pub const KEYWORDS_MAX: usize = 24;
+}
+
+/// A flag as stored in the log: system flags by name (`\Seen`), keywords as atoms.
+pub type FlagName = String;
+
+/// One operation of a mailbox's event log.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Op {
+    /// A message enters the mailbox.
+    Append {
+        /// Message id (its metadata row and body chunks).
+        message: [u8; 16],
+        /// RFC822.SIZE.
+        size: u32,
+        /// INTERNALDATE, seconds since the Unix epoch.
+        internal_date: i64,
+        /// Initial flags.
+        flags: Vec<FlagName>,
+    },
+    /// A message leaves the mailbox.
+    Expunge {
+        /// Message id.
+        message: [u8; 16],
+    },
+    /// Flags added to a message.
+    FlagsAdd {
+        /// Message id.
+        message: [u8; 16],
+        /// Flags.
+        flags: Vec<FlagName>,
+    },
+    /// Flags removed from a message.
+    FlagsRemove {
+        /// Message id.
+        message: [u8; 16],
+        /// Flags.
+        flags: Vec<FlagName>,
+    },
+    /// A message's flags replaced.
+    FlagsSet {
+        /// Message id.
+        message: [u8; 16],
+        /// Flags.
+        flags: Vec<FlagName>,
+    },
+}
+
+/// One message of a selected mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Message id.
+    pub message: [u8; 16],
+    /// MODSEQ of the last change.
+    pub modseq: u64,
+    /// INTERNALDATE, seconds since the Unix epoch.
+    pub internal_date: i64,
+    /// UID.
+    pub uid: u32,
+    /// RFC822.SIZE.
+    pub size: u32,
+    /// Flag bits (see [`flag`]).
+    pub flags: u32,
+}
+
+/// The state of one mailbox.
+#[derive(Clone, Debug, Default)]
+pub struct Index {
+    /// Messages in UID order (= sequence number order).
+    pub entries: Vec<Entry>,
+    /// Next UID to assign.
+    pub uidnext: u32,
+    /// Highest MODSEQ.
+    pub highest_modseq: u64,
+    /// Keyword table: bit `8 + i` of [`Entry::flags`] is `keywords[i]`.
+    pub keywords: Vec<String>,
+    /// Sort key of the last log row folded in.
+    pub cursor: Option<String>,
+}
+
+impl Index {
+    /// An empty mailbox.
+    pub fn new() -> Self {
+        Index { uidnext: 1, ..Default::default() }
+    }
+
+    /// Flag names to bits, growing the keyword table; keywords beyond the table's capacity are dropped.
+    pub fn flag_bits(&mut self, names: &[FlagName]) -> u32 {
+        let mut bits = 0;
+        for name in names {
+            bits |= match system_flag(name) {
+                Some(bit) => bit,
+                None => match self.keywords.iter().position(|k| k.eq_ignore_ascii_case(name)) {
+                    Some(i) => 1 << (flag::KEYWORD_SHIFT as usize + i),
+                    None if self.keywords.len() < flag::KEYWORDS_MAX => {
+                        self.keywords.push(name.clone());
+                        1 << (flag::KEYWORD_SHIFT as usize + self.keywords.len() - 1)
+                    }
+                    None => 0,
+                },
+            };
+        }
+        bits
+    }
+
+    /// Bits to flag names, in a stable order.
+    pub fn flag_names(&self, bits: u32) -> impl Iterator<Item = &str> {
+        const SYSTEM: [(u32, &str); 5] = [
+            (flag::SEEN, "\\Seen"),
+            (flag::ANSWERED, "\\Answered"),
+            (flag::FLAGGED, "\\Flagged"),
+            (flag::DELETED, "\\Deleted"),
+            (flag::DRAFT, "\\Draft"),
+        ];
+        let system = SYSTEM.into_iter().filter(move |(b, _)| bits & b != 0).map(|(_, n)| n);
+        let keywords = self
+            .keywords
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| bits & (1 << (flag::KEYWORD_SHIFT as usize + i)) != 0)
+            .map(|(_, k)| k.as_str());
+        system.chain(keywords)
+    }
+
+    fn position(&self, message: &[u8; 16]) -> Option<usize> {
+        self.entries.iter().position(|e| &e.message == message)
+    }
+
+    /// Applies one log operation; returns what changed, for untagged responses.
+    pub fn apply(&mut self, op: &Op) -> Change {
+        match op {
+            Op::Append { message, size, internal_date, flags } => {
+                if self.position(message).is_some() {
+                    return Change::None; // a retried append already applied
+                }
+                self.highest_modseq += 1;
+                let flags = self.flag_bits(flags);
+                let uid = self.uidnext;
+                self.uidnext += 1;
+                self.entries.push(Entry {
+                    message: *message,
+                    modseq: self.highest_modseq,
+                    internal_date: *internal_date,
+                    uid,
+                    size: *size,
+                    flags,
+                });
+                Change::Exists
+            }
+            Op::Expunge { message } => match self.position(message) {
+                Some(pos) => {
+                    self.highest_modseq += 1;
+                    self.entries.remove(pos);
+                    Change::Expunged(pos as u32 + 1)
+                }
+                None => Change::None,
+            },
+            Op::FlagsAdd { message, flags } | Op::FlagsRemove { message, flags } | Op::FlagsSet { message, flags } => {
+                let Some(pos) = self.position(message) else { return Change::None };
+                let bits = self.flag_bits(flags);
+                let entry = &mut self.entries[pos];
+                let new = match op {
+                    Op::FlagsAdd { .. } => entry.flags | bits,
+                    Op::FlagsRemove { .. } => entry.flags & !bits,
+                    _ => bits,
+                };
+                if new == entry.flags {
+                    return Change::None;
+                }
+                self.highest_modseq += 1;
+                entry.flags = new;
+                entry.modseq = self.highest_modseq;
+                Change::Flags(pos as u32 + 1)
+            }
+        }
+    }
+
+    /// The number of messages.
+    pub fn exists(&self) -> u32 {
+        self.entries.len() as u32
+    }
+}
+
+/// What an operation changed, as a client sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing visible.
+    None,
+    /// A message was added at the end.
+    Exists,
+    /// The message at this sequence number was removed.
+    Expunged(u32),
+    /// The flags of the message at this sequence number changed.
+    Flags(u32),
+}
+
+/// The bit of a system flag, by its IMAP name (case-insensitive).
+pub fn system_flag(name: &str) -> Option<u32> {
+    let n = name.to_ascii_lowercase();
+    Some(match n.as_str() {
+        "\\seen" => flag::SEEN,
+        "\\answered" => flag::ANSWERED,
+        "\\flagged" => flag::FLAGGED,
+        "\\deleted" => flag::DELETED,
+        "\\draft" => flag::DRAFT,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(n: u8, flags: &[&str]) -> Op {
+        Op::Append { message: [n; 16], size: 10, internal_date: 0, flags: flags.iter().map(|s| s.to_string()).collect() }
+    }
+
+    #[test]
+    fn uids_follow_log_order_and_survive_expunge() {
+        let mut index = Index::new();
+        index.apply(&append(1, &[]));
+        index.apply(&append(2, &["\\Seen"]));
+        assert_eq!(index.apply(&Op::Expunge { message: [1; 16] }), Change::Expunged(1));
+        index.apply(&append(3, &[]));
+        let uids: Vec<u32> = index.entries.iter().map(|e| e.uid).collect();
+        assert_eq!(uids, [2, 3]);
+        assert_eq!(index.uidnext, 4);
+        assert_eq!(index.highest_modseq, 4);
+    }
+
+    #[test]
+    fn replayed_append_is_ignored() {
+        let mut index = Index::new();
+        index.apply(&append(1, &[]));
+        assert_eq!(index.apply(&append(1, &[])), Change::None);
+        assert_eq!(index.exists(), 1);
+    }
+
+    #[test]
+    fn flags_round_trip_with_keywords() {
+        let mut index = Index::new();
+        index.apply(&append(1, &["\\Seen", "$Forwarded"]));
+        let names: Vec<&str> = index.flag_names(index.entries[0].flags).collect();
+        assert_eq!(names, ["\\Seen", "$Forwarded"]);
+        let change = index.apply(&Op::FlagsRemove { message: [1; 16], flags: vec!["\\SEEN".into()] });
+        assert_eq!(change, Change::Flags(1));
+        assert_eq!(index.entries[0].modseq, 2);
+    }
+
+    #[test]
+    fn entry_is_at_most_48_bytes() {
+        assert!(std::mem::size_of::<Entry>() <= 48);
+    }
+}

@@ -1,0 +1,63 @@
+//! Where a user's data lives in the store. Names never carry plaintext: users are hashed, mailboxes
+//! and messages are random ids, everything else is inside sealed values.
+
+use blake2::digest::{Update, VariableOutput};
+use blake2::Blake2bVar;
+
+/// Hex of a 128-bit id.
+pub fn hex_id(id: &[u8; 16]) -> String {
+    hex::encode(id)
+}
+
+/// The store-side name of a user: hex of a keyed BLAKE2b-128 of the login name.
+pub fn user_id(login: &str) -> String {
+    let mut hasher = Blake2bVar::new(16).expect("16 is a valid BLAKE2b output size");
+    hasher.update(b"imapsim user v1\0");
+    hasher.update(login.as_bytes());
+    let mut out = [0u8; 16];
+    hasher.finalize_variable(&mut out).expect("buffer has the requested size");
+    hex::encode(out)
+}
+
+/// K2V row holding the user's wrapped secret key.
+pub fn keys_row(user: &str) -> (String, &'static str) {
+    (format!("{user}:keys"), "wrapped")
+}
+
+/// K2V row holding the user's sealed mailbox list.
+pub fn mailboxes_row(user: &str) -> (String, &'static str) {
+    (format!("{user}:mailboxes"), "list")
+}
+
+/// K2V partition holding a mailbox's event log, one row per operation.
+pub fn log_partition(user: &str, mailbox: &[u8; 16]) -> String {
+    format!("{user}:log:{}", hex_id(mailbox))
+}
+
+/// K2V partition holding per-message metadata records, sort key = message id.
+pub fn meta_partition(user: &str) -> String {
+    format!("{user}:meta")
+}
+
+/// K2V row bumped on every change of a mailbox, watched with PollItem for new-mail notification.
+pub fn watch_row(user: &str, mailbox: &[u8; 16]) -> (String, String) {
+    (format!("{user}:watch"), hex_id(mailbox))
+}
+
+/// S3 key of chunk `index` of a message body.
+pub fn body_chunk_key(user: &str, message: &[u8; 16], index: u32) -> String {
+    format!("{user}/body/{}/{index:06}", hex_id(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_are_stable_and_hide_the_name() {
+        assert_eq!(user_id("alice"), user_id("alice"));
+        assert_ne!(user_id("alice"), user_id("bob"));
+        assert!(!user_id("alice").contains("alice"));
+        assert_eq!(user_id("alice").len(), 32);
+    }
+}

@@ -1,0 +1,340 @@
+//! A user's mail in the store: the mailbox list, each mailbox's event log, per-message metadata
+//! records and encrypted body chunks. Everything written is sealed under the user's secret key.
+
+pub mod body;
+pub mod index;
+pub mod layout;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::crypto::{CryptoError, SecretKey, STREAM_PREFIX_BYTES};
+use crate::env::Env;
+use crate::storage::{CausalityToken, RowInsert, RowQuery, StorageError, Store};
+use index::{Change, Index, Op};
+
+/// Why a mail operation failed.
+#[derive(Debug, Error)]
+pub enum MailError {
+    /// The store failed or could not be reached.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A sealed value could not be opened.
+    #[error("crypto: {0}")]
+    Crypto(#[from] CryptoError),
+    /// A value opened but did not decode: the store holds something this version cannot read.
+    #[error("corrupt record {what}: {detail}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// Decoder message.
+        detail: String,
+    },
+    /// No mailbox of that name.
+    #[error("no such mailbox")]
+    NoSuchMailbox,
+    /// A mailbox of that name exists already.
+    #[error("mailbox already exists")]
+    MailboxExists,
+}
+
+/// A mailbox in the user's list.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailboxEntry {
+    /// Random id naming its log partition.
+    pub id: [u8; 16],
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// Whether the user subscribed to it.
+    pub subscribed: bool,
+}
+
+/// The user's mailboxes by name (UTF-8, `/` as hierarchy separator).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MailboxList {
+    /// Name to entry.
+    pub mailboxes: BTreeMap<String, MailboxEntry>,
+}
+
+/// Where a body's chunks are and how to open them.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BodyRef {
+    /// Size in bytes.
+    pub size: u64,
+    /// Plaintext bytes per chunk (the last one may be shorter).
+    pub chunk_bytes: u32,
+    /// Nonce prefix of the body's AEAD stream.
+    pub prefix: [u8; STREAM_PREFIX_BYTES],
+}
+
+impl BodyRef {
+    /// Number of chunks (an empty body has one empty chunk).
+    pub fn chunks(&self) -> u32 {
+        (self.size.div_ceil(self.chunk_bytes as u64)).max(1) as u32
+    }
+}
+
+/// Per-message record, sealed in K2V: what FETCH needs without reading the body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// The body in S3.
+    pub body: BodyRef,
+    /// INTERNALDATE, seconds since the Unix epoch.
+    pub internal_date: i64,
+    /// Envelope, body structure, header block and part offsets.
+    pub meta: crate::mime::MessageMeta,
+}
+
+/// Hands out log sort keys that increase within this server instance: `{ms:016x}{node:08x}`.
+pub struct LogClock {
+    node: u32,
+    last_ms: Mutex<u64>,
+}
+
+impl LogClock {
+    /// A clock for a server instance with a random node id.
+    pub fn new(env: &Env) -> Self {
+        LogClock { node: u32::from_be_bytes(env.random()), last_ms: Mutex::new(0) }
+    }
+
+    /// A sort key later than both the wall clock's and `after`'s.
+    pub fn next(&self, env: &Env, after: Option<&str>) -> String {
+        let now_ms = env
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let after_ms = after.and_then(|sk| sk.get(..16)).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0);
+        // Never poisoned in practice: the critical section cannot panic.
+        let mut last = self.last_ms.lock().unwrap_or_else(|e| e.into_inner());
+        *last = (*last + 1).max(now_ms).max(after_ms + 1);
+        format!("{:016x}{:08x}", *last, self.node)
+    }
+}
+
+/// Rows read per request when folding a log.
+const LOG_PAGE: u32 = 256;
+
+/// One authenticated user's view of the store.
+#[derive(Clone)]
+pub struct UserStore {
+    store: Store,
+    env: Env,
+    user: Arc<str>,
+    key: SecretKey,
+    clock: Arc<LogClock>,
+}
+
+fn context(pk: &str, sk: &str) -> Vec<u8> {
+    let mut c = Vec::with_capacity(pk.len() + sk.len() + 1);
+    c.extend_from_slice(pk.as_bytes());
+    c.push(0);
+    c.extend_from_slice(sk.as_bytes());
+    c
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, MailError> {
+    postcard::from_bytes(bytes).map_err(|e| MailError::Corrupt { what: what.to_string(), detail: e.to_string() })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("serialising plain data to a Vec cannot fail")
+}
+
+impl UserStore {
+    /// The store of user `user` (its hashed id), with its unwrapped secret key.
+    pub fn new(store: Store, env: Env, user: &str, key: SecretKey, clock: Arc<LogClock>) -> Self {
+        UserStore { store, env, user: user.into(), key, clock }
+    }
+
+    /// The user's store-side id.
+    pub fn user_id(&self) -> &str {
+        &self.user
+    }
+
+    /// The storage client.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn seal(&self, pk: &str, sk: &str, plain: &[u8]) -> Bytes {
+        Bytes::from(self.key.seal(&self.env, &context(pk, sk), plain))
+    }
+
+    fn open(&self, pk: &str, sk: &str, sealed: &[u8]) -> Result<Vec<u8>, MailError> {
+        Ok(self.key.open(&context(pk, sk), sealed)?)
+    }
+
+    /// The mailbox list and the token to update it; INBOX always exists.
+    pub async fn mailbox_list(&self) -> Result<(MailboxList, Option<CausalityToken>), MailError> {
+        let (pk, sk) = layout::mailboxes_row(&self.user);
+        let mut list = MailboxList::default();
+        let mut token = None;
+        if let Some(row) = self.store.row_read(&pk, sk).await? {
+            // Concurrent values (two instances created mailboxes at once) merge by union; on a
+            // name clash the smaller id wins on every instance alike.
+            for value in row.values.iter().flatten() {
+                let other: MailboxList = decode("mailbox list", &self.open(&pk, sk, value)?)?;
+                for (name, entry) in other.mailboxes {
+                    match list.mailboxes.get(&name) {
+                        Some(existing) if existing.id <= entry.id => {}
+                        _ => {
+                            list.mailboxes.insert(name, entry);
+                        }
+                    }
+                }
+            }
+            token = Some(row.ct);
+        }
+        if !list.mailboxes.contains_key("INBOX") {
+            let entry = self.new_entry();
+            list.mailboxes.insert("INBOX".to_string(), entry);
+            token = Some(self.write_list(&list, token.as_ref()).await?);
+        }
+        Ok((list, token))
+    }
+
+    fn new_entry(&self) -> MailboxEntry {
+        let uidvalidity = u32::from_be_bytes(self.env.random()) | 1;
+        MailboxEntry { id: self.env.random(), uidvalidity, subscribed: true }
+    }
+
+    async fn write_list(&self, list: &MailboxList, ct: Option<&CausalityToken>) -> Result<CausalityToken, MailError> {
+        let (pk, sk) = layout::mailboxes_row(&self.user);
+        let sealed = self.seal(&pk, sk, &encode(list));
+        self.store.row_insert(&pk, sk, ct, sealed).await?;
+        // Read back for the new token (K2V returns none on insert).
+        let row = self.store.row_read(&pk, sk).await?;
+        Ok(row.map(|r| r.ct).unwrap_or_else(|| CausalityToken(String::new())))
+    }
+
+    /// Finds a mailbox by name (INBOX case-insensitively).
+    pub async fn find_mailbox(&self, name: &str) -> Result<MailboxEntry, MailError> {
+        let (list, _) = self.mailbox_list().await?;
+        list.mailboxes.get(canonical(name)).cloned().ok_or(MailError::NoSuchMailbox)
+    }
+
+    /// Creates a mailbox.
+    pub async fn create_mailbox(&self, name: &str) -> Result<MailboxEntry, MailError> {
+        let (mut list, token) = self.mailbox_list().await?;
+        let name = canonical(name);
+        if list.mailboxes.contains_key(name) {
+            return Err(MailError::MailboxExists);
+        }
+        let entry = self.new_entry();
+        list.mailboxes.insert(name.to_string(), entry.clone());
+        self.write_list(&list, token.as_ref()).await?;
+        Ok(entry)
+    }
+
+    /// Appends an operation to a mailbox's log, after `after` (the caller's cursor); returns its sort key.
+    pub async fn log_append(&self, mailbox: &MailboxEntry, op: &Op, after: Option<&str>) -> Result<String, MailError> {
+        let pk = layout::log_partition(&self.user, &mailbox.id);
+        let sk = self.clock.next(&self.env, after);
+        let sealed = self.seal(&pk, &sk, &encode(op));
+        self.store.row_insert(&pk, &sk, None, sealed).await?;
+        Ok(sk)
+    }
+
+    /// Folds the log rows after the index's cursor into it, reporting each visible change.
+    pub async fn refresh(
+        &self,
+        mailbox: &MailboxEntry,
+        index: &mut Index,
+        mut on_change: impl FnMut(&Index, Change),
+    ) -> Result<(), MailError> {
+        let pk = layout::log_partition(&self.user, &mailbox.id);
+        loop {
+            let query = RowQuery {
+                pk: pk.clone(),
+                prefix: None,
+                start: index.cursor.as_ref().map(|c| format!("{c}\0")),
+                end: None,
+                limit: Some(LOG_PAGE),
+                reverse: false,
+                single_item: false,
+                tombstones: false,
+            };
+            let page = self.store.rows_read(&query).await?;
+            for item in &page.items {
+                for value in item.values.iter().flatten() {
+                    let op: Op = decode("log op", &self.open(&pk, &item.sk, value)?)?;
+                    let change = index.apply(&op);
+                    on_change(index, change);
+                }
+                index.cursor = Some(item.sk.clone());
+            }
+            if page.next_start.is_none() || page.items.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes a message's metadata record.
+    pub async fn put_record(&self, message: &[u8; 16], record: &MessageRecord) -> Result<(), MailError> {
+        let pk = layout::meta_partition(&self.user);
+        let sk = layout::hex_id(message);
+        let sealed = self.seal(&pk, &sk, &encode(record));
+        self.store.row_insert(&pk, &sk, None, sealed).await?;
+        Ok(())
+    }
+
+    /// Reads a message's metadata record.
+    pub async fn record(&self, message: &[u8; 16]) -> Result<MessageRecord, MailError> {
+        let pk = layout::meta_partition(&self.user);
+        let sk = layout::hex_id(message);
+        let row = self.store.row_read(&pk, &sk).await?.ok_or(MailError::Storage(StorageError::NoSuchKey))?;
+        let value = row.values.iter().flatten().next().ok_or(MailError::Storage(StorageError::NoSuchKey))?;
+        decode("message record", &self.open(&pk, &sk, value)?)
+    }
+
+    /// Starts writing a new message body.
+    pub fn body_writer(&self, message: [u8; 16], chunk_bytes: usize) -> body::BodyWriter {
+        body::BodyWriter::new(self.clone(), message, chunk_bytes)
+    }
+
+    /// Reads and decrypts chunk `index` of a body.
+    pub async fn body_chunk(&self, message: &[u8; 16], body: &BodyRef, index: u32) -> Result<Vec<u8>, MailError> {
+        let key = layout::body_chunk_key(&self.user, message, index);
+        let mut buf = self.store.blob_get(&key, None).await?.to_vec();
+        let last = index + 1 == body.chunks();
+        self.key.body_stream(&body.prefix).open_chunk(index, last, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Bumps the mailbox's watch row so that watchers wake up.
+    pub async fn notify(&self, mailbox: &MailboxEntry) -> Result<(), MailError> {
+        let (pk, sk) = layout::watch_row(&self.user, &mailbox.id);
+        let stamp: [u8; 8] = self.env.random();
+        let token = self.store.row_read(&pk, &sk).await?.map(|r| r.ct);
+        self.store.row_insert(&pk, &sk, token.as_ref(), Bytes::copy_from_slice(&stamp)).await?;
+        Ok(())
+    }
+
+    pub(crate) fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub(crate) fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// Inserts rows in one batch (used to write several log operations at once).
+    pub async fn insert_batch(&self, items: &[RowInsert]) -> Result<(), MailError> {
+        Ok(self.store.rows_insert_batch(items).await?)
+    }
+}
+
+/// IMAP mailbox names: INBOX in any case is INBOX.
+pub fn canonical(name: &str) -> &str {
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX"
+    } else {
+        name
+    }
+}
