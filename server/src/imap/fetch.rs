@@ -16,6 +16,7 @@ struct Items {
     flags: bool,
     size: bool,
     internal_date: bool,
+    modseq: bool,
     /// BODY[] / BODY.PEEK[] / RFC822: the whole message; `Some(peek)`.
     full_body: Option<Full>,
 }
@@ -40,6 +41,7 @@ fn resolve(names: &MacroOrMessageDataItemNames<'_>, uid_command: bool) -> Result
             MessageDataItemName::Flags => items.flags = true,
             MessageDataItemName::Rfc822Size => items.size = true,
             MessageDataItemName::InternalDate => items.internal_date = true,
+            MessageDataItemName::ModSeq => items.modseq = true,
             MessageDataItemName::BodyExt { section: None, partial: None, peek } => {
                 items.full_body = Some(Full::Body { peek })
             }
@@ -51,7 +53,7 @@ fn resolve(names: &MacroOrMessageDataItemNames<'_>, uid_command: bool) -> Result
 }
 
 /// Whether `n` is in the set, `*` standing for `largest`.
-fn contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
+pub(super) fn contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
     let value = |s: &SeqOrUid| match s {
         SeqOrUid::Value(v) => v.get(),
         SeqOrUid::Asterisk => largest,
@@ -71,9 +73,14 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     set: &SequenceSet,
     names: &MacroOrMessageDataItemNames<'_>,
     uid_command: bool,
+    changed_since: Option<u64>,
 ) -> std::io::Result<()> {
     let items = match resolve(names, uid_command) {
-        Ok(items) => items,
+        Ok(mut items) => {
+            items.modseq |= changed_since.is_some();
+            session.condstore |= items.modseq;
+            items
+        }
         Err(reason) => {
             session.out.line(format!("{tag} BAD {reason}\r\n").as_bytes());
             return Ok(());
@@ -93,7 +100,7 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             index.entries[seq as usize - 1]
         };
         let wanted = if uid_command { contains(set, entry.uid, largest_uid) } else { contains(set, seq, exists) };
-        if !wanted {
+        if !wanted || changed_since.is_some_and(|m| entry.modseq <= m) {
             continue;
         }
         if let Err(e) = fetch_one(session, &user, seq, entry, &items, read_only).await {
@@ -162,6 +169,10 @@ async fn fetch_one<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         let index = &session.selected.as_ref().expect("still selected").index;
         let names: Vec<&str> = index.flag_names(entry.flags).collect();
         head.push_str(&format!("FLAGS ({})", names.join(" ")));
+    }
+    if items.modseq || (session.condstore && (items.flags || flags_changed)) {
+        sep(&mut head);
+        head.push_str(&format!("MODSEQ ({})", entry.modseq));
     }
     if items.internal_date {
         sep(&mut head);

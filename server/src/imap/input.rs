@@ -142,6 +142,21 @@ impl<R: AsyncRead + Unpin> Input<R> {
         Ok(true)
     }
 
+    /// Reads the line that ends IDLE, without its CRLF; `None` at end of stream.
+    pub async fn idle_line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut line = Vec::new();
+        match self.read_line(&mut line, 64).await? {
+            Ok(true) => {
+                while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    line.pop();
+                }
+                Ok(Some(line))
+            }
+            Ok(false) => Ok(None),
+            Err(TooLong) => Ok(Some(Vec::new())),
+        }
+    }
+
     /// Reads the rest of an APPEND line after its literal (normally just CRLF).
     pub async fn finish_append(&mut self) -> io::Result<Result<bool, TooLong>> {
         let mut rest = Vec::new();

@@ -2,6 +2,10 @@
 //! answering them one message at a time.
 
 mod fetch;
+mod idle;
+mod mailboxes;
+mod messages;
+mod search;
 pub mod input;
 pub mod output;
 mod session;
@@ -9,4 +13,4 @@ mod session;
 pub use session::serve;
 
 /// Capabilities advertised: only what is implemented.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ UNSELECT";
+pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ UNSELECT IDLE MOVE NAMESPACE ID ENABLE CONDSTORE";

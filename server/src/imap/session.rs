@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use imap_types::command::{Command, CommandBody};
+use imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
+use imap_types::extensions::enable::CapabilityEnable;
 use imap_types::core::AString;
 use imap_types::mailbox::{ListMailbox, Mailbox};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -30,6 +31,8 @@ pub(super) struct Session<R, W> {
     pub out: Output<W>,
     pub user: Option<UserStore>,
     pub selected: Option<Selected>,
+    /// CONDSTORE enabled (RFC 7162): MODSEQ goes with every FETCH of flags.
+    pub condstore: bool,
     #[allow(dead_code)]
     pub peer: SocketAddr,
 }
@@ -44,6 +47,7 @@ pub async fn serve(server: Server, io: impl Io, peer: SocketAddr) {
         server: server.clone(),
         user: None,
         selected: None,
+        condstore: false,
         peer,
     };
     // An I/O error means the client is gone; there is nobody left to tell.
@@ -51,12 +55,12 @@ pub async fn serve(server: Server, io: impl Io, peer: SocketAddr) {
 }
 
 /// What a command asks of the connection afterwards.
-enum Next {
+pub(super) enum Next {
     Continue,
     Close,
 }
 
-fn mailbox_name(mailbox: &Mailbox<'_>) -> Option<String> {
+pub(super) fn mailbox_name(mailbox: &Mailbox<'_>) -> Option<String> {
     match mailbox {
         Mailbox::Inbox => Some("INBOX".to_string()),
         Mailbox::Other(other) => String::from_utf8(other.as_ref().to_vec()).ok().map(|s| canonical(&s).to_string()),
@@ -97,12 +101,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    fn tagged(&mut self, tag: &str, status: &str, text: &str) {
+    pub(super) fn tagged(&mut self, tag: &str, status: &str, text: &str) {
         let line = format!("{tag} {status} {text}\r\n");
         self.out.line(line.as_bytes());
     }
 
-    fn storage_failure(&mut self, tag: &str, err: &MailError) {
+    pub(super) fn storage_failure(&mut self, tag: &str, err: &MailError) {
         match err {
             MailError::NoSuchMailbox => self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox"),
             MailError::MailboxExists => self.tagged(tag, "NO", "[ALREADYEXISTS] mailbox already exists"),
@@ -168,21 +172,90 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     None => self.tagged(&tag, "BAD", "mailbox name is not UTF-8"),
                 }
             }
-            CommandBody::Select { mailbox, .. } => self.select(&tag, &mailbox, false).await,
-            CommandBody::Examine { mailbox, .. } => self.select(&tag, &mailbox, true).await,
+            CommandBody::Select { mailbox, parameters } => {
+                self.condstore |= parameters.contains(&SelectParameter::CondStore);
+                self.select(&tag, &mailbox, false).await
+            }
+            CommandBody::Examine { mailbox, parameters } => {
+                self.condstore |= parameters.contains(&SelectParameter::CondStore);
+                self.select(&tag, &mailbox, true).await
+            }
             CommandBody::List { reference, mailbox_wildcard } => self.list(&tag, &reference, &mailbox_wildcard).await,
+            CommandBody::Delete { mailbox } => self.delete(&tag, &mailbox).await,
+            CommandBody::Rename { from, to } => self.rename(&tag, &from, &to).await,
+            CommandBody::Subscribe { mailbox } => self.subscribe(&tag, &mailbox, true).await,
+            CommandBody::Unsubscribe { mailbox } => self.subscribe(&tag, &mailbox, false).await,
+            CommandBody::Lsub { reference, mailbox_wildcard } => self.lsub(&tag, &reference, &mailbox_wildcard).await,
+            CommandBody::Status { mailbox, item_names } => self.status(&tag, &mailbox, &item_names).await,
+            CommandBody::Id { .. } => {
+                self.out.line(b"* ID (\"name\" \"imapsim\")\r\n");
+                self.tagged(&tag, "OK", "ID completed");
+            }
+            CommandBody::Namespace => {
+                self.out.line(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                self.tagged(&tag, "OK", "NAMESPACE completed");
+            }
+            CommandBody::Enable { capabilities } => {
+                let mut enabled = String::from("* ENABLED");
+                for capability in capabilities.as_ref() {
+                    if let CapabilityEnable::CondStore = capability {
+                        self.condstore = true;
+                        enabled.push_str(" CONDSTORE");
+                    }
+                }
+                enabled.push_str("\r\n");
+                self.out.line(enabled.as_bytes());
+                self.tagged(&tag, "OK", "ENABLE completed");
+            }
+            CommandBody::Idle if selected => return self.idle(&tag).await,
+            CommandBody::Search { criteria, uid, .. } if selected => self.search(&tag, criteria.as_ref(), uid).await,
+            CommandBody::Store { sequence_set, kind, response, flags, uid, modifiers } if selected => {
+                let unchanged_since = modifiers.iter().map(|StoreModifier::UnchangedSince(m)| *m).next();
+                self.condstore |= unchanged_since.is_some();
+                self.store(&tag, &sequence_set, kind, response, &flags, uid, unchanged_since).await
+            }
+            CommandBody::Copy { sequence_set, mailbox, uid } if selected => {
+                self.copy(&tag, &sequence_set, &mailbox, uid, false).await
+            }
+            CommandBody::Move { sequence_set, mailbox, uid } if selected => {
+                self.copy(&tag, &sequence_set, &mailbox, uid, true).await
+            }
+            CommandBody::Expunge if selected => match self.expunge(None).await {
+                Ok(()) => match self.refresh_selected().await {
+                    Ok(()) => self.tagged(&tag, "OK", "EXPUNGE completed"),
+                    Err(e) => self.storage_failure(&tag, &e),
+                },
+                Err(e) => self.storage_failure(&tag, &e),
+            },
+            CommandBody::Close if selected => {
+                // CLOSE expunges silently; a failure still closes the mailbox.
+                let result = self.expunge(None).await;
+                self.selected = None;
+                match result {
+                    Ok(()) => self.tagged(&tag, "OK", "CLOSE completed"),
+                    Err(e) => self.storage_failure(&tag, &e),
+                }
+            }
             CommandBody::Unselect if selected => {
                 self.selected = None;
                 self.tagged(&tag, "OK", "UNSELECT completed");
             }
-            CommandBody::Close if selected => {
-                self.selected = None;
-                self.tagged(&tag, "OK", "CLOSE completed");
+            CommandBody::Fetch { sequence_set, macro_or_item_names, uid, modifiers } if selected => {
+                let changed_since = modifiers.iter().find_map(|m| match m {
+                    FetchModifier::ChangedSince(v) => Some(v.get()),
+                    FetchModifier::Vanished => None,
+                });
+                fetch::fetch(self, &tag, &sequence_set, &macro_or_item_names, uid, changed_since).await?;
             }
-            CommandBody::Fetch { sequence_set, macro_or_item_names, uid, .. } if selected => {
-                fetch::fetch(self, &tag, &sequence_set, &macro_or_item_names, uid).await?;
-            }
-            CommandBody::Unselect | CommandBody::Close | CommandBody::Fetch { .. } => {
+            CommandBody::Unselect
+            | CommandBody::Close
+            | CommandBody::Fetch { .. }
+            | CommandBody::Store { .. }
+            | CommandBody::Copy { .. }
+            | CommandBody::Move { .. }
+            | CommandBody::Expunge
+            | CommandBody::Search { .. }
+            | CommandBody::Idle => {
                 self.tagged(&tag, "BAD", "no mailbox selected")
             }
             _ => self.tagged(&tag, "BAD", "command not supported"),
@@ -214,6 +287,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             index.uidnext,
         );
         self.out.line(head.as_bytes());
+        self.out.line(format!("* OK [HIGHESTMODSEQ {}] highest\r\n", index.highest_modseq.max(1)).as_bytes());
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         self.tagged(tag, "OK", &format!("[{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" }));
         self.selected = Some(Selected { entry, index, read_only });
@@ -224,13 +298,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else { return Ok(()) };
         let mut lines = Vec::new();
         let mut grew = false;
+        let condstore = self.condstore;
         user.refresh(&selected.entry, &mut selected.index, |index, change| match change {
             Change::Exists => grew = true,
             Change::Expunged(seq) => lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes()),
             Change::Flags(seq) => {
                 let entry = &index.entries[seq as usize - 1];
                 let flags: Vec<&str> = index.flag_names(entry.flags).collect();
-                lines.extend_from_slice(format!("* {seq} FETCH (FLAGS ({}))\r\n", flags.join(" ")).as_bytes());
+                let modseq = if condstore { format!(" MODSEQ ({})", entry.modseq) } else { String::new() };
+                lines.extend_from_slice(
+                    format!("* {seq} FETCH (UID {} FLAGS ({}){modseq})\r\n", entry.uid, flags.join(" ")).as_bytes(),
+                );
             }
             Change::None => {}
         })
@@ -393,20 +471,31 @@ fn unix_seconds(server: &Server) -> i64 {
         .unwrap_or(0)
 }
 
-/// IMAP LIST matching: `*` matches anything, `%` anything but the separator `/`.
-pub(super) fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => (0..=name.len()).any(|i| wildcard_match(rest, &name[i..])),
-        Some((b'%', rest)) => {
-            let stop = name.iter().position(|&b| b == b'/').unwrap_or(name.len());
-            (0..=stop).any(|i| wildcard_match(rest, &name[i..]))
+/// IMAP LIST matching: `*` matches anything, `%` anything but the separator `/`. Dynamic
+/// programming over (pattern, name) positions, so hostile patterns cost O(pattern x name).
+pub(crate) fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
+    // reach[j]: the pattern prefix consumed so far matches name[..j].
+    let mut reach = vec![false; name.len() + 1];
+    reach[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            b'*' | b'%' => {
+                let mut on = false;
+                for j in 0..=name.len() {
+                    on = reach[j] || (on && j > 0 && (p == b'*' || name[j - 1] != b'/'));
+                    next[j] = on;
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = reach[j - 1] && name[j - 1] == c;
+                }
+            }
         }
-        Some((&c, rest)) => match name.split_first() {
-            Some((&n, name_rest)) if n == c => wildcard_match(rest, name_rest),
-            _ => false,
-        },
+        reach = next;
     }
+    reach[name.len()]
 }
 
 #[cfg(test)]
@@ -420,5 +509,9 @@ mod tests {
         assert!(wildcard_match(b"a/%", b"a/b"));
         assert!(wildcard_match(b"INBOX", b"INBOX"));
         assert!(!wildcard_match(b"IN", b"INBOX"));
+        assert!(wildcard_match(b"%/%", b"a/b"));
+        assert!(!wildcard_match(b"a%", b"a/b"));
+        let hostile = b"*a".repeat(200);
+        assert!(!wildcard_match(&hostile, &b"a".repeat(150)));
     }
 }

@@ -55,7 +55,7 @@ impl BodyWriter {
     /// Seals and uploads the last chunk; returns where the body is.
     pub async fn finish(mut self) -> Result<BodyRef, MailError> {
         self.flush(true).await?;
-        Ok(BodyRef { size: self.size, chunk_bytes: self.chunk_bytes as u32, prefix: self.prefix })
+        Ok(BodyRef { id: self.message, size: self.size, chunk_bytes: self.chunk_bytes as u32, prefix: self.prefix })
     }
 
     /// The message id this body belongs to.

@@ -63,6 +63,8 @@ pub struct MailboxList {
 /// Where a body's chunks are and how to open them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BodyRef {
+    /// Id naming the body's chunk objects (copies of a message share it).
+    pub id: [u8; 16],
     /// Size in bytes.
     pub size: u64,
     /// Plaintext bytes per chunk (the last one may be shorter).
@@ -232,6 +234,72 @@ impl UserStore {
         Ok(entry)
     }
 
+    /// Deletes a mailbox from the list (its log and messages become unreachable).
+    pub async fn delete_mailbox(&self, name: &str) -> Result<(), MailError> {
+        let (mut list, token) = self.mailbox_list().await?;
+        if list.mailboxes.remove(canonical(name)).is_none() {
+            return Err(MailError::NoSuchMailbox);
+        }
+        self.write_list(&list, token.as_ref()).await?;
+        Ok(())
+    }
+
+    /// Renames a mailbox and its children; renaming INBOX moves its messages to a new mailbox and
+    /// leaves an empty INBOX, as RFC 3501 says.
+    pub async fn rename_mailbox(&self, from: &str, to: &str) -> Result<(), MailError> {
+        let (mut list, token) = self.mailbox_list().await?;
+        let (from, to) = (canonical(from), canonical(to));
+        if !list.mailboxes.contains_key(from) {
+            return Err(MailError::NoSuchMailbox);
+        }
+        if list.mailboxes.contains_key(to) {
+            return Err(MailError::MailboxExists);
+        }
+        let child_prefix = format!("{from}/");
+        let moved: Vec<String> = list
+            .mailboxes
+            .keys()
+            .filter(|n| n.as_str() == from || (from != "INBOX" && n.starts_with(&child_prefix)))
+            .cloned()
+            .collect();
+        for name in moved {
+            let entry = list.mailboxes.remove(&name).expect("listed just above");
+            let new_name = format!("{to}{}", &name[from.len()..]);
+            list.mailboxes.insert(new_name, entry);
+        }
+        if from == "INBOX" {
+            list.mailboxes.insert("INBOX".to_string(), self.new_entry());
+        }
+        self.write_list(&list, token.as_ref()).await?;
+        Ok(())
+    }
+
+    /// Marks a mailbox (un)subscribed.
+    pub async fn set_subscribed(&self, name: &str, subscribed: bool) -> Result<(), MailError> {
+        let (mut list, token) = self.mailbox_list().await?;
+        let entry = list.mailboxes.get_mut(canonical(name)).ok_or(MailError::NoSuchMailbox)?;
+        if entry.subscribed != subscribed {
+            entry.subscribed = subscribed;
+            self.write_list(&list, token.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes several operations to a mailbox's log in one request, in order, after `after`.
+    pub async fn log_append_batch(&self, mailbox: &MailboxEntry, ops: &[Op], after: Option<&str>) -> Result<(), MailError> {
+        let pk = layout::log_partition(&self.user, &mailbox.id);
+        let mut items = Vec::with_capacity(ops.len());
+        let mut last: Option<String> = after.map(str::to_string);
+        for op in ops {
+            let sk = self.clock.next(&self.env, last.as_deref());
+            let value = self.seal(&pk, &sk, &encode(op));
+            items.push(RowInsert { pk: pk.clone(), sk: sk.clone(), ct: None, value: Some(value) });
+            last = Some(sk);
+        }
+        self.store.rows_insert_batch(&items).await?;
+        Ok(())
+    }
+
     /// Appends an operation to a mailbox's log, after `after` (the caller's cursor); returns its sort key.
     pub async fn log_append(&self, mailbox: &MailboxEntry, op: &Op, after: Option<&str>) -> Result<String, MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
@@ -300,7 +368,8 @@ impl UserStore {
 
     /// Reads and decrypts chunk `index` of a body.
     pub async fn body_chunk(&self, message: &[u8; 16], body: &BodyRef, index: u32) -> Result<Vec<u8>, MailError> {
-        let key = layout::body_chunk_key(&self.user, message, index);
+        let _ = message;
+        let key = layout::body_chunk_key(&self.user, &body.id, index);
         let mut buf = self.store.blob_get(&key, None).await?.to_vec();
         let last = index + 1 == body.chunks();
         self.key.body_stream(&body.prefix).open_chunk(index, last, &mut buf)?;

@@ -1,0 +1,214 @@
+//! STORE, EXPUNGE, COPY and MOVE: one message at a time, operations written to the log in small
+//! batches, never a body byte read or written (copies share the body).
+
+use imap_types::flag::{Flag, StoreResponse, StoreType};
+use imap_types::mailbox::Mailbox;
+use imap_types::sequence::SequenceSet;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::fetch::contains;
+use super::session::{mailbox_name, Session};
+use crate::mail::index::{flag, Change, Op};
+use crate::mail::{MailError, MessageRecord};
+
+/// Log operations written per request.
+const BATCH: usize = 128;
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// Sequence numbers (1-based) of the selected messages matching `set`, visited in order.
+    fn matches(&self, set: &SequenceSet, uid: bool, seq: u32) -> bool {
+        let index = &self.selected.as_ref().expect("caller checked selected").index;
+        let exists = index.exists();
+        let entry = &index.entries[seq as usize - 1];
+        if uid {
+            contains(set, entry.uid, index.entries.last().map(|e| e.uid).unwrap_or(0))
+        } else {
+            contains(set, seq, exists)
+        }
+    }
+
+    pub(super) async fn store(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        kind: StoreType,
+        response: StoreResponse,
+        flags: &[Flag<'_>],
+        uid: bool,
+        unchanged_since: Option<u64>,
+    ) {
+        let selected = self.selected.as_ref().expect("caller checked selected");
+        if selected.read_only {
+            return self.tagged(tag, "NO", "[READ-ONLY] mailbox is read-only");
+        }
+        let user = self.user.clone().expect("selected implies authenticated");
+        let entry = selected.entry.clone();
+        let names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let exists = selected.index.exists();
+        let mut batch = Vec::new();
+        let mut modified = Vec::new();
+        for seq in 1..=exists {
+            if !self.matches(set, uid, seq) {
+                continue;
+            }
+            let e = self.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
+            if unchanged_since.is_some_and(|m| e.modseq > m) {
+                modified.push(if uid { e.uid } else { seq });
+                continue;
+            }
+            let message = e.message;
+            let flags = names.clone();
+            batch.push(match kind {
+                StoreType::Add => Op::FlagsAdd { message, flags },
+                StoreType::Remove => Op::FlagsRemove { message, flags },
+                StoreType::Replace => Op::FlagsSet { message, flags },
+            });
+            if batch.len() == BATCH {
+                if let Err(e) = self.write_ops(&user, &entry, &mut batch).await {
+                    return self.storage_failure(tag, &e);
+                }
+            }
+        }
+        if let Err(e) = self.write_ops(&user, &entry, &mut batch).await {
+            return self.storage_failure(tag, &e);
+        }
+        let silent = matches!(response, StoreResponse::Silent);
+        if let Err(e) = self.refresh_selected_with(silent, uid).await {
+            return self.storage_failure(tag, &e);
+        }
+        if modified.is_empty() {
+            self.tagged(tag, "OK", "STORE completed");
+        } else {
+            let list: Vec<String> = modified.iter().map(u32::to_string).collect();
+            self.tagged(tag, "OK", &format!("[MODIFIED {}] conditional STORE failed for some", list.join(",")));
+        }
+    }
+
+    async fn write_ops(
+        &mut self,
+        user: &crate::mail::UserStore,
+        entry: &crate::mail::MailboxEntry,
+        batch: &mut Vec<Op>,
+    ) -> Result<(), MailError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
+        user.log_append_batch(entry, batch, cursor.as_deref()).await?;
+        batch.clear();
+        Ok(())
+    }
+
+    /// EXPUNGE / CLOSE / UID EXPUNGE: removes the \Deleted messages (of `only`, if given).
+    pub(super) async fn expunge(&mut self, only: Option<&SequenceSet>) -> Result<(), MailError> {
+        let selected = self.selected.as_ref().expect("caller checked selected");
+        if selected.read_only {
+            return Ok(());
+        }
+        let user = self.user.clone().expect("selected implies authenticated");
+        let entry = selected.entry.clone();
+        let exists = selected.index.exists();
+        let mut batch = Vec::new();
+        for seq in 1..=exists {
+            let e = self.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
+            if e.flags & flag::DELETED == 0 || only.is_some_and(|set| !self.matches(set, true, seq)) {
+                continue;
+            }
+            batch.push(Op::Expunge { message: e.message });
+            if batch.len() == BATCH {
+                self.write_ops(&user, &entry, &mut batch).await?;
+            }
+        }
+        self.write_ops(&user, &entry, &mut batch).await
+    }
+
+    /// COPY / MOVE: each message gets a new id in the destination whose record shares the body.
+    pub(super) async fn copy(&mut self, tag: &str, set: &SequenceSet, mailbox: &Mailbox<'_>, uid: bool, is_move: bool) {
+        let user = self.user.clone().expect("selected implies authenticated");
+        let Some(name) = mailbox_name(mailbox) else {
+            return self.tagged(tag, "NO", "[TRYCREATE] no such mailbox");
+        };
+        let dest = match user.find_mailbox(&name).await {
+            Ok(dest) => dest,
+            Err(MailError::NoSuchMailbox) => return self.tagged(tag, "NO", "[TRYCREATE] no such mailbox"),
+            Err(e) => return self.storage_failure(tag, &e),
+        };
+        let selected = self.selected.as_ref().expect("caller checked selected");
+        if is_move && selected.read_only {
+            return self.tagged(tag, "NO", "[READ-ONLY] mailbox is read-only");
+        }
+        let source = selected.entry.clone();
+        let exists = selected.index.exists();
+        let mut appends = Vec::new();
+        let mut expunges = Vec::new();
+        for seq in 1..=exists {
+            if !self.matches(set, uid, seq) {
+                continue;
+            }
+            let e = self.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
+            let result: Result<(), MailError> = async {
+                let record: MessageRecord = user.record(&e.message).await?;
+                let copy: [u8; 16] = self.server.inner().env.random();
+                user.put_record(&copy, &record).await?;
+                let names: Vec<String> = {
+                    let index = &self.selected.as_ref().expect("still selected").index;
+                    index.flag_names(e.flags).map(str::to_string).collect()
+                };
+                appends.push(Op::Append { message: copy, size: e.size, internal_date: e.internal_date, flags: names });
+                if is_move {
+                    expunges.push(Op::Expunge { message: e.message });
+                }
+                if appends.len() == BATCH {
+                    user.log_append_batch(&dest, &appends, None).await?;
+                    appends.clear();
+                }
+                Ok(())
+            }
+            .await;
+            if let Err(e) = result {
+                return self.storage_failure(tag, &e);
+            }
+        }
+        // The copies are committed before the originals are expunged: a failure in between leaves
+        // the message in both mailboxes, never in neither.
+        if let Err(e) = user.log_append_batch(&dest, &appends, None).await {
+            return self.storage_failure(tag, &e);
+        }
+        for chunk in expunges.chunks(BATCH) {
+            let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
+            if let Err(e) = user.log_append_batch(&source, chunk, cursor.as_deref()).await {
+                return self.storage_failure(tag, &e);
+            }
+        }
+        if dest.id != source.id || is_move {
+            if let Err(e) = user.notify(&dest).await {
+                tracing::debug!(error = %e, "notify failed");
+            }
+        }
+        if let Err(e) = self.refresh_selected().await {
+            return self.storage_failure(tag, &e);
+        }
+        self.tagged(tag, "OK", if is_move { "MOVE completed" } else { "COPY completed" });
+    }
+
+    /// Refresh that leaves out the FETCH responses of a silent STORE.
+    async fn refresh_selected_with(&mut self, silent: bool, _uid: bool) -> Result<(), MailError> {
+        if !silent {
+            return self.refresh_selected().await;
+        }
+        let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else { return Ok(()) };
+        let mut lines = Vec::new();
+        let mut grew = false;
+        user.refresh(&selected.entry, &mut selected.index, |_, change| match change {
+            Change::Exists => grew = true,
+            Change::Expunged(seq) => lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes()),
+            Change::Flags(_) | Change::None => {}
+        })
+        .await?;
+        self.out.line(&lines);
+        if grew {
+            self.out.line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
+        }
+        Ok(())
+    }
+}

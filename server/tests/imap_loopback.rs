@@ -1,0 +1,145 @@
+//! The server on real loopback TCP against fakes3: the skeleton's commands end to end, as a
+//! transcript of what a client sends and what it must get back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
+use server::env::{Env, SeededEntropy};
+use server::storage::StorageConfig;
+use server::Server;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+async fn start(limits: Limits) -> SocketAddr {
+    let fake = fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
+    let (s3, k2v) = fake.serve_loopback("127.0.0.1:0", "127.0.0.1:0").await.expect("bind loopback");
+    let defaults = fakes3::Config::default();
+    let config = ServerConfig {
+        storage: StorageConfig {
+            s3_endpoint: s3.to_string(),
+            k2v_endpoint: k2v.to_string(),
+            region: defaults.region.clone(),
+            bucket: defaults.bucket.clone(),
+            key_id: defaults.key_id.clone(),
+            secret: defaults.secret.clone(),
+            max_in_flight: 8,
+            max_idle_connections: 4,
+        },
+        users: vec![UserConfig { name: "alice".into(), password: "alice-pw".into() }],
+        limits,
+        kdf: KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 },
+        hostname: "test".into(),
+    };
+    let mut env = Env::production();
+    env.entropy = Arc::new(SeededEntropy::new(1));
+    let server = Server::new(config, env);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(async move {
+        while let Ok((io, peer)) = listener.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move { server.serve_imap(io, peer).await });
+        }
+    });
+    addr
+}
+
+struct Client {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let (r, w) = TcpStream::connect(addr).await.expect("connect").into_split();
+        let mut c = Client { reader: BufReader::new(r), writer: w };
+        let greeting = c.line().await;
+        assert!(greeting.starts_with("* OK"), "greeting: {greeting}");
+        c
+    }
+
+    async fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.reader.read_line(&mut s).await.expect("read line");
+        s
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.expect("write");
+    }
+
+    /// Sends a command and returns every line up to and including the tagged one.
+    async fn run(&mut self, tag: &str, command: &str) -> Vec<String> {
+        self.send(format!("{tag} {command}\r\n").as_bytes()).await;
+        self.until(tag).await
+    }
+
+    async fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line().await;
+            assert!(!line.is_empty(), "connection closed; got {lines:?}");
+            let done = line.starts_with(&format!("{tag} "));
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+fn tagged(lines: &[String]) -> &str {
+    lines.last().map(String::as_str).unwrap_or("")
+}
+
+#[tokio::test]
+async fn login_create_append_fetch_round_trip() {
+    let addr = start(Limits { chunk_bytes: 1000, ..Limits::default() }).await;
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("a0", "CAPABILITY").await).starts_with("a0 OK"));
+    assert!(tagged(&c.run("a1", "LOGIN alice wrong").await).starts_with("a1 NO"));
+    assert!(tagged(&c.run("a2", "LOGIN alice alice-pw").await).starts_with("a2 OK"));
+    assert!(tagged(&c.run("a3", "CREATE Work").await).starts_with("a3 OK"));
+    assert!(tagged(&c.run("a4", "CREATE Work").await).starts_with("a4 NO"));
+    let body: Vec<u8> = (0..2500u32).map(|i| b"abcdefghij\r\n"[(i % 12) as usize]).collect();
+    let mut message = b"From: a@b.c\r\nSubject: hi\r\n\r\n".to_vec();
+    message.extend_from_slice(&body);
+    c.send(format!("a5 APPEND Work (\\Flagged) {{{}}}\r\n", message.len()).as_bytes()).await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(&message).await;
+    c.send(b"\r\n").await;
+    assert!(tagged(&c.until("a5").await).starts_with("a5 OK"));
+    let select = c.run("a6", "SELECT Work").await;
+    assert!(select.iter().any(|l| l == "* 1 EXISTS\r\n"), "{select:?}");
+    assert!(tagged(&select).starts_with("a6 OK [READ-WRITE]"));
+    let fetch = c.run("a7", "FETCH 1 (UID FLAGS RFC822.SIZE)").await;
+    assert_eq!(fetch[0], format!("* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE {})\r\n", message.len()));
+    c.send(b"a8 FETCH 1:* BODY.PEEK[]\r\n").await;
+    let head = c.line().await;
+    assert_eq!(head, format!("* 1 FETCH (BODY[] {{{}}}\r\n", message.len()));
+    let mut got = vec![0u8; message.len()];
+    c.reader.read_exact(&mut got).await.expect("literal");
+    assert_eq!(got, message);
+    assert_eq!(c.line().await, ")\r\n");
+    assert!(tagged(&c.until("a8").await).starts_with("a8 OK"));
+    assert!(tagged(&c.run("a9", "NOOP").await).starts_with("a9 OK"));
+    let logout = c.run("a10", "LOGOUT").await;
+    assert_eq!(logout[0], "* BYE logging out\r\n");
+}
+
+#[tokio::test]
+async fn bad_input_gets_bad_and_the_session_goes_on() {
+    let addr = start(Limits { literal_bytes_max: 100, line_bytes_max: 200, ..Limits::default() }).await;
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("b1", "FROB").await).starts_with("b1 BAD"));
+    c.send(b")))\r\n").await;
+    assert!(c.line().await.starts_with("* BAD"));
+    assert!(tagged(&c.run("b2", "SELECT INBOX").await).starts_with("b2 NO"), "not logged in yet");
+    assert!(tagged(&c.run("b3", "LOGIN alice alice-pw").await).starts_with("b3 OK"));
+    let long = "x".repeat(500);
+    c.send(format!("b4 NOOP {long}\r\n").as_bytes()).await;
+    assert!(c.line().await.contains("BAD"));
+    assert!(tagged(&c.run("b5", "APPEND INBOX {4000000000}").await).starts_with("b5 NO [TOOBIG]"));
+    assert!(tagged(&c.run("b6", "NOOP").await).starts_with("b6 OK"));
+}
