@@ -39,21 +39,51 @@ pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<User
                 other => AuthError::Corrupt(other.to_string()),
             })?
         }
-        None => {
-            // First login of a configured user: create and wrap their key.
-            let configured = inner.config.users.iter().find(|u| u.name == login);
-            match configured {
-                Some(u) if u.password.as_bytes() == password => {
-                    let key = SecretKey::generate(&inner.env);
-                    let wrapped = WrappedKey::wrap(&inner.env, &key, password, &inner.config.kdf)
-                        .map_err(|e| AuthError::Corrupt(e.to_string()))?;
-                    let value = postcard::to_allocvec(&wrapped).expect("serialising to a Vec cannot fail");
-                    inner.store.row_insert(&pk, sk, None, Bytes::from(value)).await?;
-                    key
-                }
-                _ => return Err(AuthError::InvalidCredentials),
-            }
-        }
+        None => match inner.config.users.iter().find(|u| u.name == login) {
+            Some(u) if u.password.as_bytes() == password => provision(server, &user, password).await?,
+            _ => return Err(AuthError::InvalidCredentials),
+        },
     };
     Ok(UserStore::new(inner.store.clone(), inner.env.clone(), &user, key, inner.log_clock.clone()))
+}
+
+/// Creates a configured user's keys: a random secret key wrapped under their password, and the
+/// public delivery key derived from it. The caller holds a KDF slot.
+async fn provision(server: &Server, user: &str, password: &[u8]) -> Result<SecretKey, AuthError> {
+    let inner = server.inner();
+    let key = SecretKey::generate(&inner.env);
+    let wrapped = WrappedKey::wrap(&inner.env, &key, password, &inner.config.kdf)
+        .map_err(|e| AuthError::Corrupt(e.to_string()))?;
+    let value = postcard::to_allocvec(&wrapped).expect("serialising to a Vec cannot fail");
+    // The public key first: a user with a wrapped key always has one.
+    let (pk, sk) = layout::public_key_row(user);
+    inner.store.row_insert(&pk, sk, None, Bytes::copy_from_slice(&key.delivery_public())).await?;
+    let (pk, sk) = layout::keys_row(user);
+    inner.store.row_insert(&pk, sk, None, Bytes::from(value)).await?;
+    Ok(key)
+}
+
+/// The public delivery key of `login`, provisioning a configured user who never logged in.
+/// `None` when there is no such user.
+pub async fn delivery_key(server: &Server, login: &str) -> Result<Option<[u8; 32]>, AuthError> {
+    let inner = server.inner();
+    let user = layout::user_id(login);
+    let (pk, sk) = layout::public_key_row(&user);
+    if let Some(row) = inner.store.row_read(&pk, sk).await? {
+        if let Some(value) = row.values.iter().flatten().next() {
+            let key: [u8; 32] = value.as_ref().try_into().map_err(|_| AuthError::Corrupt("public key size".into()))?;
+            return Ok(Some(key));
+        }
+    }
+    let Some(configured) = inner.config.users.iter().find(|u| u.name == login) else { return Ok(None) };
+    let _slot = inner.kdf_slots.acquire().await.expect("the KDF semaphore is never closed");
+    // Another task may have provisioned meanwhile; check again under the slot.
+    if let Some(row) = inner.store.row_read(&pk, sk).await? {
+        if let Some(value) = row.values.iter().flatten().next() {
+            let key: [u8; 32] = value.as_ref().try_into().map_err(|_| AuthError::Corrupt("public key size".into()))?;
+            return Ok(Some(key));
+        }
+    }
+    let key = provision(server, &user, configured.password.as_bytes()).await?;
+    Ok(Some(key.delivery_public()))
 }

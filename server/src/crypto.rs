@@ -99,6 +99,70 @@ impl BodyStream {
     }
 }
 
+/// The user's key for mail delivered without their password (LMTP): an X25519 key pair whose secret
+/// half is derived from the user's secret key, whose public half is stored in clear.
+impl SecretKey {
+    /// The derived X25519 secret key.
+    pub fn delivery_secret(&self) -> crypto_box::SecretKey {
+        use blake2::digest::{Update, VariableOutput};
+        let mut hasher = blake2::Blake2bVar::new(32).expect("32 is a valid BLAKE2b output size");
+        hasher.update(b"imapsim delivery key v1\0");
+        hasher.update(&self.0);
+        let mut out = [0u8; 32];
+        hasher.finalize_variable(&mut out).expect("buffer has the requested size");
+        crypto_box::SecretKey::from_bytes(out)
+    }
+
+    /// The public half of [`SecretKey::delivery_secret`].
+    pub fn delivery_public(&self) -> [u8; 32] {
+        *self.delivery_secret().public_key().as_bytes()
+    }
+
+    /// Opens a value sealed with [`seal_to`] for this user.
+    pub fn open_delivered(&self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.delivery_secret().unseal(sealed).map_err(|_| CryptoError::Open)
+    }
+
+    /// A key from raw bytes (per-message body keys kept in sealed records).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        SecretKey(bytes)
+    }
+
+    /// The raw bytes, to be stored only inside sealed values.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0
+    }
+}
+
+/// Seals `plain` to a user's public delivery key (an anonymous sealed box).
+pub fn seal_to(env: &Env, public: &[u8; 32], plain: &[u8]) -> Vec<u8> {
+    let public = crypto_box::PublicKey::from_bytes(*public);
+    public
+        .seal(&mut EnvRng(env), plain)
+        .expect("sealing to a valid public key cannot fail")
+}
+
+/// The environment's entropy as a `rand_core` RNG, for crates that take one.
+pub struct EnvRng<'a>(pub &'a Env);
+
+impl rand_core::RngCore for EnvRng<'_> {
+    fn next_u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.0.random())
+    }
+    fn next_u64(&mut self) -> u64 {
+        u64::from_le_bytes(self.0.random())
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.entropy.fill(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.entropy.fill(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for EnvRng<'_> {}
+
 /// The user's secret key wrapped under a key derived from their password; stored in K2V as is.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WrappedKey {
@@ -187,6 +251,16 @@ mod tests {
         let wrapped = WrappedKey::wrap(&env, &key, b"pw", &small_kdf()).unwrap();
         assert_eq!(wrapped.unwrap_key(b"pw").unwrap().0, key.0);
         assert!(wrapped.unwrap_key(b"wrong").is_err());
+    }
+
+    #[test]
+    fn delivered_values_open_only_for_their_user() {
+        let env = env();
+        let alice = SecretKey::generate(&env);
+        let bob = SecretKey::generate(&env);
+        let sealed = seal_to(&env, &alice.delivery_public(), b"mail");
+        assert_eq!(alice.open_delivered(&sealed).unwrap(), b"mail");
+        assert_eq!(bob.open_delivered(&sealed), Err(CryptoError::Open));
     }
 
     #[test]

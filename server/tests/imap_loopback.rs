@@ -12,6 +12,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 async fn start(limits: Limits) -> SocketAddr {
+    start_both(limits).await.0
+}
+
+/// Starts fakes3 and the server; returns the IMAP and LMTP addresses.
+async fn start_both(limits: Limits) -> (SocketAddr, SocketAddr) {
     let fake = fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
     let (s3, k2v) = fake.serve_loopback("127.0.0.1:0", "127.0.0.1:0").await.expect("bind loopback");
     let defaults = fakes3::Config::default();
@@ -36,13 +41,22 @@ async fn start(limits: Limits) -> SocketAddr {
     let server = Server::new(config, env);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("bound address");
+    let lmtp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let lmtp_addr = lmtp.local_addr().expect("bound address");
+    let imap_server = server.clone();
     tokio::spawn(async move {
         while let Ok((io, peer)) = listener.accept().await {
-            let server = server.clone();
+            let server = imap_server.clone();
             tokio::spawn(async move { server.serve_imap(io, peer).await });
         }
     });
-    addr
+    tokio::spawn(async move {
+        while let Ok((io, peer)) = lmtp.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move { server.serve_lmtp(io, peer).await });
+        }
+    });
+    (addr, lmtp_addr)
 }
 
 struct Client {
@@ -142,4 +156,45 @@ async fn bad_input_gets_bad_and_the_session_goes_on() {
     assert!(c.line().await.contains("BAD"));
     assert!(tagged(&c.run("b5", "APPEND INBOX {4000000000}").await).starts_with("b5 NO [TOOBIG]"));
     assert!(tagged(&c.run("b6", "NOOP").await).starts_with("b6 OK"));
+}
+
+#[tokio::test]
+async fn lmtp_delivery_reaches_inbox_and_wakes_idle() {
+    let (imap, lmtp) = start_both(Limits::default()).await;
+    let mut c = Client::connect(imap).await;
+    assert!(tagged(&c.run("c1", "LOGIN alice alice-pw").await).starts_with("c1 OK"));
+    let select = c.run("c2", "SELECT INBOX").await;
+    assert!(select.iter().any(|l| l == "* 0 EXISTS\r\n"), "{select:?}");
+    c.send(b"c3 IDLE\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+
+    let (r, mut w) = TcpStream::connect(lmtp).await.expect("connect lmtp").into_split();
+    let mut r = BufReader::new(r);
+    let mut line = String::new();
+    r.read_line(&mut line).await.expect("banner");
+    assert!(line.starts_with("220"), "{line}");
+    w.write_all(b"LHLO test\r\nMAIL FROM:<x@y.z>\r\nRCPT TO:<alice@example.org>\r\nRCPT TO:<nobody@example.org>\r\nDATA\r\n").await.expect("write");
+    let mut replies = Vec::new();
+    while !replies.last().is_some_and(|l: &String| l.starts_with("354")) {
+        let mut l = String::new();
+        r.read_line(&mut l).await.expect("reply");
+        replies.push(l);
+    }
+    assert!(replies.iter().any(|l| l.starts_with("550")), "unknown user refused: {replies:?}");
+    w.write_all(b"Subject: lmtp\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n").await.expect("write");
+    let mut l = String::new();
+    r.read_line(&mut l).await.expect("reply");
+    assert!(l.starts_with("250 2.0.0 <alice@example.org>"), "{l}");
+
+    let untagged = c.line().await;
+    assert_eq!(untagged, "* 1 EXISTS\r\n");
+    c.send(b"DONE\r\n").await;
+    assert!(tagged(&c.until("c3").await).starts_with("c3 OK"));
+    c.send(b"c4 FETCH 1 BODY.PEEK[]\r\n").await;
+    let head = c.line().await;
+    let expected = b"Subject: lmtp\r\n\r\n.dot\r\nbody\r\n";
+    assert_eq!(head, format!("* 1 FETCH (BODY[] {{{}}}\r\n", expected.len()));
+    let mut got = vec![0u8; expected.len()];
+    c.reader.read_exact(&mut got).await.expect("literal");
+    assert_eq!(&got, expected);
 }

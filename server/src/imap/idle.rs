@@ -9,10 +9,16 @@ use crate::mail::layout;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn idle(&mut self, tag: &str) -> std::io::Result<Next> {
         let user = self.user.clone().expect("idle runs only when selected");
-        let entry = self.selected.as_ref().expect("idle runs only when selected").entry.clone();
+        let selected = self.selected.as_ref().expect("idle runs only when selected");
+        let (entry, inbox) = (selected.entry.clone(), selected.inbox);
         let (pk, sk) = layout::watch_row(user.user_id(), &entry.id);
         let inner = self.server.inner();
         let mut subscription = inner.watchers.subscribe(&inner.store, pk, sk);
+        // INBOX also wakes on LMTP deliveries, which cannot know the mailbox's id.
+        let mut deliveries = inbox.then(|| {
+            let (pk, sk) = layout::deliveries_watch_row(user.user_id());
+            inner.watchers.subscribe(&inner.store, pk, sk)
+        });
         self.out.line(b"+ idling\r\n");
         self.out.flush().await?;
         loop {
@@ -21,6 +27,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 biased;
                 line = self.input.idle_line() => Some(line?),
                 _ = subscription.changed() => None,
+                _ = async {
+                    match deliveries.as_mut() {
+                        Some(d) => d.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => None,
             };
             match event {
                 Some(Some(line)) if line.eq_ignore_ascii_case(b"DONE") => {

@@ -129,6 +129,11 @@ impl<R: AsyncRead + Unpin> Input<R> {
         Ok(take)
     }
 
+    /// Puts bytes back in front of the buffer (read past the end of an LMTP message).
+    pub fn unread(&mut self, bytes: &[u8]) {
+        self.buf.splice(0..0, bytes.iter().copied());
+    }
+
     /// Skips `n` bytes (a refused non-synchronising literal).
     async fn skip(&mut self, mut n: u64) -> io::Result<bool> {
         while n > 0 {
@@ -140,6 +145,17 @@ impl<R: AsyncRead + Unpin> Input<R> {
             n -= take as u64;
         }
         Ok(true)
+    }
+
+    /// Reads one line of at most `max` bytes (CRLF included); `Ok(None)` at end of stream,
+    /// `Ok(Some(Err(TooLong)))` for a longer line, which is consumed and dropped.
+    pub async fn line(&mut self, max: usize) -> io::Result<Option<Result<Vec<u8>, TooLong>>> {
+        let mut line = Vec::new();
+        Ok(match self.read_line(&mut line, max).await? {
+            Ok(true) => Some(Ok(line)),
+            Ok(false) => None,
+            Err(TooLong) => Some(Err(TooLong)),
+        })
     }
 
     /// Reads the line that ends IDLE, without its CRLF; `None` at end of stream.

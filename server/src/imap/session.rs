@@ -21,6 +21,8 @@ use crate::Server;
 /// A selected mailbox: its log position and index.
 pub(super) struct Selected {
     pub entry: MailboxEntry,
+    /// Whether this is INBOX, where LMTP deliveries land.
+    pub inbox: bool,
     pub index: Index,
     pub read_only: bool,
 }
@@ -273,6 +275,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(entry) => entry,
             Err(e) => return self.storage_failure(tag, &e),
         };
+        if name == "INBOX" {
+            if let Err(e) = user.import_deliveries(&entry, None).await {
+                tracing::debug!(error = %e, "importing deliveries failed");
+            }
+        }
         let mut index = Index::new();
         if let Err(e) = user.refresh(&entry, &mut index, |_, _| {}).await {
             return self.storage_failure(tag, &e);
@@ -290,12 +297,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.out.line(format!("* OK [HIGHESTMODSEQ {}] highest\r\n", index.highest_modseq.max(1)).as_bytes());
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         self.tagged(tag, "OK", &format!("[{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" }));
-        self.selected = Some(Selected { entry, index, read_only });
+        self.selected = Some(Selected { entry, index, read_only, inbox: name == "INBOX" });
     }
 
     /// Reads new log operations of the selected mailbox and tells the client what changed.
     pub(super) async fn refresh_selected(&mut self) -> Result<(), MailError> {
         let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else { return Ok(()) };
+        if selected.inbox {
+            // Deliveries are best effort here: they stay queued and are imported next time.
+            if let Err(e) = user.import_deliveries(&selected.entry, selected.index.cursor.as_deref()).await {
+                tracing::debug!(error = %e, "importing deliveries failed");
+            }
+        }
         let mut lines = Vec::new();
         let mut grew = false;
         let condstore = self.condstore;

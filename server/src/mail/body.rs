@@ -1,15 +1,20 @@
 //! Writes a message body to S3 as it streams in: fixed-size plaintext chunks, each sealed with the
-//! body's AEAD stream and stored as its own object. At most one chunk is held in memory.
+//! body's own key and AEAD stream and stored as its own object. At most one chunk is held in memory.
+//! The writer needs no user secret (the body key is fresh), so LMTP delivery uses it too.
 
 use bytes::Bytes;
 
-use super::{layout, BodyRef, MailError, UserStore};
-use crate::crypto::STREAM_PREFIX_BYTES;
+use super::{layout, BodyRef, MailError};
+use crate::crypto::{SecretKey, STREAM_PREFIX_BYTES, TAG_BYTES};
+use crate::env::Env;
+use crate::storage::Store;
 
 /// A body being written.
 pub struct BodyWriter {
-    user: UserStore,
+    store: Store,
+    user: String,
     message: [u8; 16],
+    key: [u8; 32],
     prefix: [u8; STREAM_PREFIX_BYTES],
     chunk_bytes: usize,
     buf: Vec<u8>,
@@ -18,10 +23,20 @@ pub struct BodyWriter {
 }
 
 impl BodyWriter {
-    pub(super) fn new(user: UserStore, message: [u8; 16], chunk_bytes: usize) -> Self {
+    /// A writer for message `message` of store-side user `user`.
+    pub fn new(store: Store, env: Env, user: String, message: [u8; 16], chunk_bytes: usize) -> Self {
         assert!(chunk_bytes > 0, "chunk size must be positive");
-        let prefix = user.env().random();
-        BodyWriter { user, message, prefix, chunk_bytes, buf: Vec::new(), position: 0, size: 0 }
+        BodyWriter {
+            store,
+            user,
+            message,
+            key: env.random(),
+            prefix: env.random(),
+            chunk_bytes,
+            buf: Vec::new(),
+            position: 0,
+            size: 0,
+        }
     }
 
     /// Adds bytes; full chunks are sealed and uploaded. A chunk is only sent once a byte beyond it
@@ -33,7 +48,7 @@ impl BodyWriter {
                 self.flush(false).await?;
             }
             if self.buf.capacity() == 0 {
-                self.buf.reserve_exact(self.chunk_bytes + crate::crypto::TAG_BYTES);
+                self.buf.reserve_exact(self.chunk_bytes + TAG_BYTES);
             }
             let take = (self.chunk_bytes - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
@@ -43,11 +58,11 @@ impl BodyWriter {
     }
 
     async fn flush(&mut self, last: bool) -> Result<(), MailError> {
-        let stream = self.user.key().body_stream(&self.prefix);
+        let stream = SecretKey::from_bytes(self.key).body_stream(&self.prefix);
         let mut chunk = std::mem::take(&mut self.buf);
         stream.seal_chunk(self.position, last, &mut chunk);
-        let key = layout::body_chunk_key(self.user.user_id(), &self.message, self.position);
-        self.user.store().blob_put(&key, Bytes::from(chunk)).await?;
+        let key = layout::body_chunk_key(&self.user, &self.message, self.position);
+        self.store.blob_put(&key, Bytes::from(chunk)).await?;
         self.position += 1;
         Ok(())
     }
@@ -55,7 +70,13 @@ impl BodyWriter {
     /// Seals and uploads the last chunk; returns where the body is.
     pub async fn finish(mut self) -> Result<BodyRef, MailError> {
         self.flush(true).await?;
-        Ok(BodyRef { id: self.message, size: self.size, chunk_bytes: self.chunk_bytes as u32, prefix: self.prefix })
+        Ok(BodyRef {
+            id: self.message,
+            size: self.size,
+            chunk_bytes: self.chunk_bytes as u32,
+            prefix: self.prefix,
+            key: self.key,
+        })
     }
 
     /// The message id this body belongs to.

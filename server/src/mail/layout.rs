@@ -39,6 +39,21 @@ pub fn meta_partition(user: &str) -> String {
     format!("{user}:meta")
 }
 
+/// K2V row holding the user's public delivery key (in clear: it is public).
+pub fn public_key_row(user: &str) -> (String, &'static str) {
+    (format!("{user}:keys"), "public")
+}
+
+/// K2V partition of mail delivered by LMTP and not yet imported, sort key = message id.
+pub fn deliveries_partition(user: &str) -> String {
+    format!("{user}:deliveries")
+}
+
+/// K2V row bumped on every delivery, watched by sessions idling on INBOX.
+pub fn deliveries_watch_row(user: &str) -> (String, String) {
+    (format!("{user}:watch"), "deliveries".to_string())
+}
+
 /// K2V row bumped on every change of a mailbox, watched with PollItem for new-mail notification.
 pub fn watch_row(user: &str, mailbox: &[u8; 16]) -> (String, String) {
     (format!("{user}:watch"), hex_id(mailbox))

@@ -71,6 +71,9 @@ pub struct BodyRef {
     pub chunk_bytes: u32,
     /// Nonce prefix of the body's AEAD stream.
     pub prefix: [u8; STREAM_PREFIX_BYTES],
+    /// The body's own key (random per message, so that mail can be delivered without the
+    /// user's secret key); only ever stored inside sealed records.
+    pub key: [u8; 32],
 }
 
 impl BodyRef {
@@ -89,6 +92,15 @@ pub struct MessageRecord {
     pub internal_date: i64,
     /// Envelope, body structure, header block and part offsets.
     pub meta: crate::mime::MessageMeta,
+}
+
+/// A message delivered by LMTP, sealed to the recipient's public key until their next session imports it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Message id.
+    pub message: [u8; 16],
+    /// Its record (body key inside).
+    pub record: MessageRecord,
 }
 
 /// Hands out log sort keys that increase within this server instance: `{ms:016x}{node:08x}`.
@@ -363,7 +375,43 @@ impl UserStore {
 
     /// Starts writing a new message body.
     pub fn body_writer(&self, message: [u8; 16], chunk_bytes: usize) -> body::BodyWriter {
-        body::BodyWriter::new(self.clone(), message, chunk_bytes)
+        body::BodyWriter::new(self.store.clone(), self.env.clone(), self.user.to_string(), message, chunk_bytes)
+    }
+
+    /// Moves mail delivered by LMTP (sealed to the user's public key) into INBOX: the record is
+    /// re-sealed under the user's key, an Append joins INBOX's log, then the delivery row goes.
+    /// Each step is idempotent, so an interrupted import is finished by the next one.
+    pub async fn import_deliveries(&self, inbox: &MailboxEntry, after: Option<&str>) -> Result<usize, MailError> {
+        let pk = layout::deliveries_partition(&self.user);
+        let query = RowQuery {
+            pk: pk.clone(),
+            prefix: None,
+            start: None,
+            end: None,
+            limit: Some(LOG_PAGE),
+            reverse: false,
+            single_item: false,
+            tombstones: false,
+        };
+        let page = self.store.rows_read(&query).await?;
+        let mut imported = 0;
+        for item in &page.items {
+            for value in item.values.iter().flatten() {
+                let plain = self.key.open_delivered(value)?;
+                let delivery: Delivery = decode("delivery", &plain)?;
+                self.put_record(&delivery.message, &delivery.record).await?;
+                let op = Op::Append {
+                    message: delivery.message,
+                    size: delivery.record.body.size as u32,
+                    internal_date: delivery.record.internal_date,
+                    flags: Vec::new(),
+                };
+                self.log_append(inbox, &op, after).await?;
+                imported += 1;
+            }
+            self.store.row_delete(&pk, &item.sk, &item.ct).await?;
+        }
+        Ok(imported)
     }
 
     /// Reads and decrypts chunk `index` of a body.
@@ -372,7 +420,7 @@ impl UserStore {
         let key = layout::body_chunk_key(&self.user, &body.id, index);
         let mut buf = self.store.blob_get(&key, None).await?.to_vec();
         let last = index + 1 == body.chunks();
-        self.key.body_stream(&body.prefix).open_chunk(index, last, &mut buf)?;
+        SecretKey::from_bytes(body.key).body_stream(&body.prefix).open_chunk(index, last, &mut buf)?;
         Ok(buf)
     }
 
@@ -385,15 +433,7 @@ impl UserStore {
         Ok(())
     }
 
-    pub(crate) fn env(&self) -> &Env {
-        &self.env
-    }
-
-    pub(crate) fn key(&self) -> &SecretKey {
-        &self.key
-    }
-
-    /// Inserts rows in one batch (used to write several log operations at once).
+        /// Inserts rows in one batch (used to write several log operations at once).
     pub async fn insert_batch(&self, items: &[RowInsert]) -> Result<(), MailError> {
         Ok(self.store.rows_insert_batch(items).await?)
     }
