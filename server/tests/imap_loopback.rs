@@ -184,7 +184,7 @@ async fn lmtp_delivery_reaches_inbox_and_wakes_idle() {
     w.write_all(b"Subject: lmtp\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n").await.expect("write");
     let mut l = String::new();
     r.read_line(&mut l).await.expect("reply");
-    assert!(l.starts_with("250 2.0.0 <alice@example.org>"), "{l}");
+    assert!(l.starts_with("250 2.0.0"), "{l}");
 
     let untagged = c.line().await;
     assert_eq!(untagged, "* 1 EXISTS\r\n");
