@@ -1,40 +1,470 @@
-//! The storage client: K2V rows and S3 blobs over HTTP, signed with SigV4, as Garage speaks them.
-//! The same client talks to fakes3 in the simulation and on loopback, and to a real Garage.
+//! The storage client: K2V rows and S3 blobs over HTTP/1.1, signed with SigV4, as Garage speaks them.
+//! The same client talks to fakes3 (in the simulation and on loopback) and to a real Garage cluster.
 //!
-//! CONTRACT (filled in by the storage work; signatures are fixed, the rest of the server codes against them):
-//!
-//! ```ignore
-//! pub struct StorageConfig { s3_endpoint: String, k2v_endpoint: String, region: String, bucket: String,
-//!                            key_id: String, secret: String, max_in_flight: usize, max_idle_connections: usize }
-//! pub struct Store;                       // Clone (Arc inside), Send + Sync
-//! impl Store {
-//!   pub fn new(config: StorageConfig, env: Env) -> Store;
-//!   // K2V
-//!   pub async fn row_read(&self, pk: &str, sk: &str) -> Result<Option<Row>, StorageError>;
-//!   pub async fn row_insert(&self, pk: &str, sk: &str, ct: Option<&CausalityToken>, value: Bytes) -> Result<(), StorageError>;
-//!   pub async fn row_delete(&self, pk: &str, sk: &str, ct: &CausalityToken) -> Result<(), StorageError>;
-//!   pub async fn row_poll(&self, pk: &str, sk: &str, ct: &CausalityToken, timeout_s: u32) -> Result<Option<Row>, StorageError>; // None = 304
-//!   pub async fn rows_read(&self, query: &RowQuery) -> Result<RowPage, StorageError>;            // ReadBatch, one search
-//!   pub async fn rows_read_batch(&self, queries: &[RowQuery]) -> Result<Vec<RowPage>, StorageError>;
-//!   pub async fn rows_insert_batch(&self, items: &[RowInsert]) -> Result<(), StorageError>;
-//!   pub async fn rows_delete_batch(&self, queries: &[RowQuery]) -> Result<Vec<u64>, StorageError>;
-//!   pub async fn partitions(&self, prefix: &str, start: Option<&str>, limit: Option<u32>) -> Result<PartitionPage, StorageError>; // ReadIndex
-//!   // S3
-//!   pub async fn blob_put(&self, key: &str, body: Bytes) -> Result<(), StorageError>;
-//!   pub async fn blob_get(&self, key: &str, range: Option<std::ops::Range<u64>>) -> Result<Bytes, StorageError>;
-//!   pub async fn blob_head(&self, key: &str) -> Result<Option<u64>, StorageError>;   // size
-//!   pub async fn blob_delete(&self, key: &str) -> Result<(), StorageError>;
-//!   pub async fn blob_copy(&self, from: &str, to: &str) -> Result<(), StorageError>;
-//!   pub async fn blob_list(&self, prefix: &str, continuation: Option<&str>, max_keys: u32) -> Result<BlobPage, StorageError>;
-//! }
-//! pub struct Row { pub ct: CausalityToken, pub values: Vec<Option<Bytes>> }   // None = tombstone
-//! pub struct CausalityToken(pub String);                                       // opaque
-//! pub struct RowQuery { pub pk: String, pub prefix: Option<String>, pub start: Option<String>, pub end: Option<String>,
-//!                       pub limit: Option<u32>, pub reverse: bool, pub single_item: bool, pub tombstones: bool }
-//! pub struct RowItem { pub sk: String, pub ct: CausalityToken, pub values: Vec<Option<Bytes>> }
-//! pub struct RowPage { pub items: Vec<RowItem>, pub next_start: Option<String> }
-//! pub struct RowInsert { pub pk: String, pub sk: String, pub ct: Option<CausalityToken>, pub value: Option<Bytes> }
-//! pub struct PartitionPage { pub partitions: Vec<(String, u64)>, pub next_start: Option<String> }
-//! pub struct BlobPage { pub keys: Vec<(String, u64)>, pub next_continuation: Option<String> }
-//! pub enum StorageError { NoSuchKey, Conflict, Timeout, Http { status: u16, code: String, message: String }, Io(std::io::Error), Protocol(String) }
-//! ```
+//! Rows mirror K2V (ReadItem, InsertItem, DeleteItem, PollItem, ReadBatch, InsertBatch, DeleteBatch,
+//! ReadIndex) and blobs mirror S3 (PutObject, GetObject, HeadObject, DeleteObject, CopyObject,
+//! ListObjectsV2); causality tokens are opaque. Memory is bounded: at most `max_in_flight` requests at
+//! once, at most `max_idle_connections` idle connections kept per endpoint, response bodies capped at
+//! [`MAX_RESPONSE_BYTES`], one request and one response buffered per call. The client does not retry,
+//! except once, on a fresh connection, a request that a reused connection failed to carry when it was
+//! never sent or is a GET/HEAD.
+
+mod k2v;
+mod s3;
+mod sign;
+pub mod suite;
+mod transport;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+use crate::env::Env;
+use transport::{Api, Endpoint, Pooling};
+
+/// Largest response body the client accepts (64 MiB); a larger one is a [`StorageError::Protocol`].
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// How long one ordinary request may take, connection included, before it fails with
+/// [`StorageError::Timeout`] (simulated time in the simulation).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How much longer than its own `timeout` a PollItem may take before the client gives up on it.
+pub const POLL_GRACE: Duration = Duration::from_secs(30);
+
+/// Largest PollItem timeout Garage accepts, in seconds; larger ones are clamped to it.
+pub const POLL_TIMEOUT_S_MAX: u32 = 600;
+
+/// Where and as whom the store is reached.
+#[derive(Clone)]
+pub struct StorageConfig {
+    /// S3 endpoint, "host:port" (an `http://` prefix is accepted). Default "127.0.0.1:3900" (Garage's).
+    pub s3_endpoint: String,
+    /// K2V endpoint, "host:port" (an `http://` prefix is accepted). Default "127.0.0.1:3904" (Garage's).
+    pub k2v_endpoint: String,
+    /// Region signed into every request. Default "garage" (Garage's default `s3_region`).
+    pub region: String,
+    /// The bucket holding both the rows and the blobs. Default "imapsim".
+    pub bucket: String,
+    /// Access key id. Default "" (must be set).
+    pub key_id: String,
+    /// Secret access key. Default "" (must be set).
+    pub secret: String,
+    /// Requests in flight at once, both APIs together (PollItems not counted; 0 counts as 1). Default 32.
+    pub max_in_flight: usize,
+    /// Idle HTTP/1 connections kept per endpoint for reuse (0: none, every request connects). Default 8.
+    pub max_idle_connections: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            s3_endpoint: "127.0.0.1:3900".into(),
+            k2v_endpoint: "127.0.0.1:3904".into(),
+            region: "garage".into(),
+            bucket: "imapsim".into(),
+            key_id: String::new(),
+            secret: String::new(),
+            max_in_flight: 32,
+            max_idle_connections: 8,
+        }
+    }
+}
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("k2v_endpoint", &self.k2v_endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("key_id", &self.key_id)
+            .field("secret", &"<redacted>")
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_idle_connections", &self.max_idle_connections)
+            .finish()
+    }
+}
+
+/// A K2V causality token, passed back as received: the client never looks inside.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CausalityToken(pub String);
+
+/// One K2V item: its causality token and its concurrent values (`None` is a tombstone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// Token to pass to the next write that supersedes these values.
+    pub ct: CausalityToken,
+    /// Concurrent values; `None` is a deletion.
+    pub values: Vec<Option<Bytes>>,
+}
+
+/// One search of a ReadBatch or DeleteBatch, within one partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowQuery {
+    /// Partition key.
+    pub pk: String,
+    /// Only sort keys starting with this.
+    pub prefix: Option<String>,
+    /// First sort key (included); with `single_item`, the only one.
+    pub start: Option<String>,
+    /// Last sort key (excluded).
+    pub end: Option<String>,
+    /// Most items to return (ignored by DeleteBatch).
+    pub limit: Option<u32>,
+    /// Descending sort-key order (ignored by DeleteBatch).
+    pub reverse: bool,
+    /// Only the item whose sort key is `start`.
+    pub single_item: bool,
+    /// Also return items whose values are all tombstones (ignored by DeleteBatch).
+    pub tombstones: bool,
+}
+
+/// One item of a [`RowPage`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowItem {
+    /// Sort key.
+    pub sk: String,
+    /// Causality token.
+    pub ct: CausalityToken,
+    /// Concurrent values; `None` is a deletion.
+    pub values: Vec<Option<Bytes>>,
+}
+
+/// The answer to one [`RowQuery`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RowPage {
+    /// Items in the requested order.
+    pub items: Vec<RowItem>,
+    /// Where the next page starts, when `limit` cut this one short.
+    pub next_start: Option<String>,
+}
+
+/// One write of an InsertBatch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowInsert {
+    /// Partition key.
+    pub pk: String,
+    /// Sort key.
+    pub sk: String,
+    /// Token of the values this write supersedes (`None` for a first write).
+    pub ct: Option<CausalityToken>,
+    /// The value, or `None` to delete.
+    pub value: Option<Bytes>,
+}
+
+/// A page of ReadIndex: partition keys with their item counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionPage {
+    /// `(partition key, number of items)`, in key order.
+    pub partitions: Vec<(String, u64)>,
+    /// Where the next page starts, when `limit` cut this one short.
+    pub next_start: Option<String>,
+}
+
+/// A page of ListObjectsV2.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlobPage {
+    /// `(key, size in bytes)`, in key order.
+    pub keys: Vec<(String, u64)>,
+    /// Continuation token of the next page, when there is one.
+    pub next_continuation: Option<String>,
+}
+
+/// What can go wrong with a storage request, by kind.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The object or item does not exist (S3 `NoSuchKey`, or a bare 404).
+    #[error("no such key")]
+    NoSuchKey,
+    /// The store answered 409 Conflict.
+    #[error("conflict")]
+    Conflict,
+    /// The request took longer than its deadline, or the store answered 408 / 504.
+    #[error("storage request timed out")]
+    Timeout,
+    /// Any other error answer, with the wire error's code and message.
+    #[error("storage answered HTTP {status} {code}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// S3 / K2V error code (e.g. `InvalidCausalityToken`), empty if the body had none.
+        code: String,
+        /// Error message of the body.
+        message: String,
+    },
+    /// Connecting, sending or receiving failed; the cause is inside.
+    #[error("storage I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// An answer the client cannot understand, or a request it cannot express.
+    #[error("storage protocol: {0}")]
+    Protocol(String),
+}
+
+impl StorageError {
+    /// Whether trying the same request again later may succeed (I/O, timeouts, 5xx answers).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Io(_) | StorageError::Timeout => true,
+            StorageError::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// The storage client. Cheap to clone: clones share connections and the in-flight bound.
+#[derive(Clone)]
+pub struct Store(Arc<Inner>);
+
+struct Inner {
+    env: Env,
+    bucket: String,
+    signer: sign::Signer,
+    in_flight: Semaphore,
+    s3: Endpoint,
+    k2v: Endpoint,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("bucket", &self.0.bucket)
+            .field("s3", &self.0.s3.authority())
+            .field("k2v", &self.0.k2v.authority())
+            .finish()
+    }
+}
+
+impl Store {
+    /// A client for `config`'s store, connecting through `env`. Connects lazily.
+    pub fn new(config: StorageConfig, env: Env) -> Store {
+        let signer = sign::Signer::new(&config.key_id, &config.secret, &config.region);
+        let idle = config.max_idle_connections;
+        Store(Arc::new(Inner {
+            env,
+            bucket: config.bucket,
+            signer,
+            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            s3: Endpoint::new(Api::S3, &config.s3_endpoint, idle),
+            k2v: Endpoint::new(Api::K2v, &config.k2v_endpoint, idle),
+        }))
+    }
+
+    /// The environment the store connects through (its entropy names the shared suite's runs).
+    pub fn env(&self) -> &Env {
+        &self.0.env
+    }
+
+    /// Idle pooled connections per endpoint, `(s3, k2v)`: for tests and metrics.
+    pub fn idle_connections(&self) -> (usize, usize) {
+        (self.0.s3.idle_count(), self.0.k2v.idle_count())
+    }
+
+    // ---- K2V ----
+
+    /// ReadItem: the item's values and token, `None` if it does not exist.
+    pub async fn row_read(&self, pk: &str, sk: &str) -> Result<Option<Row>, StorageError> {
+        let req = k2v::read_item(&self.0.bucket, pk, sk);
+        let resp = self.send(Api::K2v, req).await?;
+        k2v::parse_read_item(resp)
+    }
+
+    /// InsertItem: writes `value`, superseding the values `ct` was read with (none: a concurrent value).
+    pub async fn row_insert(
+        &self,
+        pk: &str,
+        sk: &str,
+        ct: Option<&CausalityToken>,
+        value: Bytes,
+    ) -> Result<(), StorageError> {
+        let req = k2v::insert_item(&self.0.bucket, pk, sk, ct, value)?;
+        let resp = self.send(Api::K2v, req).await?;
+        transport::expect_success(Api::K2v, resp).map(drop)
+    }
+
+    /// DeleteItem: deletes the values `ct` was read with.
+    pub async fn row_delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        ct: &CausalityToken,
+    ) -> Result<(), StorageError> {
+        let req = k2v::delete_item(&self.0.bucket, pk, sk, ct)?;
+        let resp = self.send(Api::K2v, req).await?;
+        transport::expect_success(Api::K2v, resp).map(drop)
+    }
+
+    /// PollItem: waits up to `timeout_s` seconds (at most 600) for a value newer than `ct`; `None` if
+    /// none came (304). Uses its own connection and takes neither a pool slot nor an in-flight slot.
+    pub async fn row_poll(
+        &self,
+        pk: &str,
+        sk: &str,
+        ct: &CausalityToken,
+        timeout_s: u32,
+    ) -> Result<Option<Row>, StorageError> {
+        let timeout_s = timeout_s.min(POLL_TIMEOUT_S_MAX);
+        let req = k2v::poll_item(&self.0.bucket, pk, sk, ct, timeout_s);
+        let deadline = Duration::from_secs(u64::from(timeout_s)) + POLL_GRACE;
+        let resp = self
+            .exchange(Api::K2v, req, Pooling::Dedicated, deadline)
+            .await?;
+        k2v::parse_poll_item(resp)
+    }
+
+    /// ReadBatch with a single search.
+    pub async fn rows_read(&self, query: &RowQuery) -> Result<RowPage, StorageError> {
+        let mut pages = self.rows_read_batch(std::slice::from_ref(query)).await?;
+        match pages.pop() {
+            Some(page) if pages.is_empty() => Ok(page),
+            _ => Err(StorageError::Protocol(
+                "ReadBatch answered a number of searches other than 1".into(),
+            )),
+        }
+    }
+
+    /// ReadBatch: one page per query, in order.
+    pub async fn rows_read_batch(
+        &self,
+        queries: &[RowQuery],
+    ) -> Result<Vec<RowPage>, StorageError> {
+        let req = k2v::read_batch(&self.0.bucket, queries)?;
+        let resp = self.send(Api::K2v, req).await?;
+        k2v::parse_read_batch(resp, queries.len())
+    }
+
+    /// InsertBatch: every write, in one request (not a transaction).
+    pub async fn rows_insert_batch(&self, items: &[RowInsert]) -> Result<(), StorageError> {
+        let req = k2v::insert_batch(&self.0.bucket, items)?;
+        let resp = self.send(Api::K2v, req).await?;
+        transport::expect_success(Api::K2v, resp).map(drop)
+    }
+
+    /// DeleteBatch: deletes every item each query matches; returns how many per query.
+    pub async fn rows_delete_batch(&self, queries: &[RowQuery]) -> Result<Vec<u64>, StorageError> {
+        let req = k2v::delete_batch(&self.0.bucket, queries)?;
+        let resp = self.send(Api::K2v, req).await?;
+        k2v::parse_delete_batch(resp, queries.len())
+    }
+
+    /// ReadIndex: partition keys starting with `prefix`, from `start`, at most `limit` of them.
+    pub async fn partitions(
+        &self,
+        prefix: &str,
+        start: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<PartitionPage, StorageError> {
+        let req = k2v::read_index(&self.0.bucket, prefix, start, limit);
+        let resp = self.send(Api::K2v, req).await?;
+        k2v::parse_read_index(resp)
+    }
+
+    // ---- S3 ----
+
+    /// PutObject.
+    pub async fn blob_put(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
+        let req = s3::put_object(&self.0.bucket, key, body);
+        let resp = self.send(Api::S3, req).await?;
+        transport::expect_success(Api::S3, resp).map(drop)
+    }
+
+    /// GetObject, whole or the byte `range` (end excluded; an empty range reads nothing and sends
+    /// nothing). A missing object is [`StorageError::NoSuchKey`].
+    pub async fn blob_get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Bytes, StorageError> {
+        if let Some(r) = &range {
+            if r.start > r.end {
+                return Err(StorageError::Protocol(format!(
+                    "inverted byte range {}..{}",
+                    r.start, r.end
+                )));
+            }
+            if r.start == r.end {
+                return Ok(Bytes::new());
+            }
+        }
+        let req = s3::get_object(&self.0.bucket, key, range.clone());
+        let resp = self.send(Api::S3, req).await?;
+        s3::parse_get_object(resp, range)
+    }
+
+    /// HeadObject: the object's size, `None` if it does not exist.
+    pub async fn blob_head(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        let req = s3::head_object(&self.0.bucket, key);
+        let resp = self.send(Api::S3, req).await?;
+        s3::parse_head_object(resp)
+    }
+
+    /// DeleteObject (deleting a missing object succeeds, as in S3).
+    pub async fn blob_delete(&self, key: &str) -> Result<(), StorageError> {
+        let req = s3::delete_object(&self.0.bucket, key);
+        let resp = self.send(Api::S3, req).await?;
+        transport::expect_success(Api::S3, resp).map(drop)
+    }
+
+    /// CopyObject within the bucket.
+    pub async fn blob_copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let req = s3::copy_object(&self.0.bucket, from, to)?;
+        let resp = self.send(Api::S3, req).await?;
+        s3::parse_copy_object(resp)
+    }
+
+    /// ListObjectsV2: keys starting with `prefix`, at most `max_keys`, after `continuation`.
+    pub async fn blob_list(
+        &self,
+        prefix: &str,
+        continuation: Option<&str>,
+        max_keys: u32,
+    ) -> Result<BlobPage, StorageError> {
+        let req = s3::list_objects(&self.0.bucket, prefix, continuation, max_keys);
+        let resp = self.send(Api::S3, req).await?;
+        s3::parse_list_objects(resp)
+    }
+
+    // ---- transport ----
+
+    /// One ordinary request: takes an in-flight slot, uses a pooled connection, has [`REQUEST_TIMEOUT`].
+    async fn send(&self, api: Api, req: transport::Req) -> Result<transport::Resp, StorageError> {
+        let _permit = self
+            .0
+            .in_flight
+            .acquire()
+            .await
+            .expect("the in-flight semaphore is never closed");
+        self.exchange(api, req, Pooling::Pooled, REQUEST_TIMEOUT)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        api: Api,
+        req: transport::Req,
+        pooling: Pooling,
+        deadline: Duration,
+    ) -> Result<transport::Resp, StorageError> {
+        let endpoint = match api {
+            Api::S3 => &self.0.s3,
+            Api::K2v => &self.0.k2v,
+        };
+        let sign = |r: &transport::Req| self.0.signer.sign(r, endpoint, self.0.env.clock.now());
+        match tokio::time::timeout(
+            deadline,
+            endpoint.exchange(&self.0.env, req, pooling, &sign),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_elapsed) => Err(StorageError::Timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
