@@ -198,3 +198,62 @@ async fn lmtp_delivery_reaches_inbox_and_wakes_idle() {
     c.reader.read_exact(&mut got).await.expect("literal");
     assert_eq!(&got, expected);
 }
+
+/// Reads one response line and, if it announces a literal, the literal too.
+async fn line_with_literal(c: &mut Client) -> (String, Vec<u8>) {
+    let line = c.line().await;
+    let mut literal = Vec::new();
+    if let Some(open) = line.trim_end().strip_suffix('}').and_then(|l| l.rfind('{').map(|i| l[i + 1..].to_string())) {
+        let n: usize = open.parse().expect("literal length");
+        literal = vec![0u8; n];
+        c.reader.read_exact(&mut literal).await.expect("literal");
+    }
+    (line, literal)
+}
+
+#[tokio::test]
+async fn sections_envelope_and_bodystructure_come_from_metadata_and_ranges() {
+    let addr = start(Limits { chunk_bytes: 64, ..Limits::default() }).await;
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("d1", "LOGIN alice alice-pw").await).starts_with("d1 OK"));
+    let message: &[u8] = b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: parts\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\n\
+Content-Type: text/plain\r\n\r\nfirst part body\r\n--b1\r\nContent-Type: text/html\r\n\r\n<p>second</p>\r\n--b1--\r\n";
+    c.send(format!("d2 APPEND INBOX {{{}+}}\r\n", message.len()).as_bytes()).await;
+    c.send(message).await;
+    c.send(b"\r\n").await;
+    assert!(tagged(&c.until("d2").await).starts_with("d2 OK"));
+    assert!(tagged(&c.run("d3", "SELECT INBOX").await).starts_with("d3 OK"));
+
+    let fetch = c.run("d4", "FETCH 1 (ENVELOPE BODYSTRUCTURE)").await;
+    assert!(fetch[0].contains("ENVELOPE (NIL \"parts\" ((\"Alice\" NIL \"alice\" \"example.org\"))"), "{fetch:?}");
+    assert!(fetch[0].contains("BODYSTRUCTURE ((\"TEXT\" \"plain\""), "{fetch:?}");
+    assert!(fetch[0].contains("\"mixed\" (\"boundary\" \"b1\")"), "{fetch:?}");
+
+    c.send(b"d5 FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[]<10.20>)\r\n").await;
+    let (l1, part1) = line_with_literal(&mut c).await;
+    assert!(l1.contains("BODY[1] {15}"), "{l1}");
+    assert_eq!(part1, b"first part body");
+    let (l2, mime2) = line_with_literal(&mut c).await;
+    assert!(l2.contains("BODY[2.MIME]"), "{l2}");
+    assert_eq!(mime2, b"Content-Type: text/html\r\n\r\n");
+    let (l3, fields) = line_with_literal(&mut c).await;
+    assert!(l3.contains("BODY[HEADER.FIELDS (SUBJECT)]"), "{l3}");
+    assert_eq!(fields, b"Subject: parts\r\n\r\n");
+    let (l4, partial) = line_with_literal(&mut c).await;
+    assert!(l4.contains("BODY[]<10> {20}"), "{l4}");
+    assert_eq!(partial, &message[10..30]);
+    assert!(tagged(&c.until("d5").await).starts_with("d5 OK"));
+
+    let flags = c.run("d6", "FETCH 1 FLAGS").await;
+    assert_eq!(flags[0], "* 1 FETCH (FLAGS ())\r\n", "PEEK leaves \\Seen unset");
+    c.send(b"d7 FETCH 1 BODY[TEXT]\r\n").await;
+    let (l7, text) = line_with_literal(&mut c).await;
+    assert!(l7.contains("FLAGS (\\Seen)"), "{l7}");
+    assert!(text.starts_with(b"preamble"));
+    assert!(tagged(&c.until("d7").await).starts_with("d7 OK"));
+    let search = c.run("d8", "SEARCH SUBJECT parts BODY second SEEN").await;
+    assert_eq!(search[0], "* SEARCH 1\r\n");
+    let search = c.run("d9", "SEARCH BODY absent").await;
+    assert_eq!(search[0], "* SEARCH\r\n");
+}

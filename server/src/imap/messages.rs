@@ -192,7 +192,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// Refresh that leaves out the FETCH responses of a silent STORE.
-    async fn refresh_selected_with(&mut self, silent: bool, _uid: bool) -> Result<(), MailError> {
+    pub(super) async fn refresh_selected_with(&mut self, silent: bool, _uid: bool) -> Result<(), MailError> {
         if !silent {
             return self.refresh_selected().await;
         }
