@@ -14,6 +14,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, PercentEncode, NON_ALPHANU
 use super::{StorageError, MAX_RESPONSE_BYTES};
 use crate::env::Env;
 
+/// Bytes of each connection's read buffer.
+const READ_BUF_BYTES: usize = 8 * 1024;
+
 /// Which of Garage's two APIs a request goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Api {
@@ -152,7 +155,11 @@ impl Endpoint {
     /// Opens a new connection through `env`'s connector and drives it in a task of its own.
     async fn connect(&self, env: &Env) -> Result<Conn, StorageError> {
         let io = env.connector.connect(&self.authority).await?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        // A fixed, small read buffer: hyper's adaptive one grows to the largest body seen and
+        // keeps that size while the connection idles in the pool.
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .read_buf_exact_size(Some(READ_BUF_BYTES))
+            .handshake(TokioIo::new(io))
             .await
             .map_err(hyper_error)?;
         tokio::spawn(async move {
