@@ -240,7 +240,10 @@ impl Account {
             {
                 SLOTS[id].clear();
                 let id = u16::try_from(id).expect("ACCOUNTS_MAX fits in a u16");
-                return Ok(Account { id, name: name.into() });
+                return Ok(Account {
+                    id,
+                    name: name.into(),
+                });
             }
         }
         Err(AccountError::Exhausted)
@@ -258,7 +261,9 @@ impl Account {
 
     /// Charges this thread's allocations to this account until the guard is dropped.
     pub fn enter(&self) -> EnterGuard {
-        EnterGuard { previous: set_current(self.id) }
+        EnterGuard {
+            previous: set_current(self.id),
+        }
     }
 
     /// The account's figures now.
@@ -275,7 +280,11 @@ impl Account {
 impl Drop for Account {
     fn drop(&mut self) {
         let slot = &SLOTS[self.id as usize];
-        let next = if slot.live.load(Ordering::Relaxed) == 0 { FREE } else { RETIRED };
+        let next = if slot.live.load(Ordering::Relaxed) == 0 {
+            FREE
+        } else {
+            RETIRED
+        };
         STATES[self.id as usize].store(next, Ordering::Release);
     }
 }
@@ -306,7 +315,8 @@ pub fn figures_of(id: u16) -> Figures {
 /// Sets account `id`'s peak to its live bytes (the start of a phase).
 pub fn reset_peak(id: u16) {
     let slot = &SLOTS[id as usize];
-    slot.peak.store(slot.live.load(Ordering::Relaxed), Ordering::Relaxed);
+    slot.peak
+        .store(slot.live.load(Ordering::Relaxed), Ordering::Relaxed);
 }
 
 /// The account charged for this thread's allocations right now.
@@ -368,10 +378,10 @@ mod tests {
     #[test]
     fn large_alignments_keep_their_alignment() {
         #[repr(align(4096))]
-        struct Page([u8; 4096]);
+        struct Page(#[allow(dead_code)] [u8; 4096]);
         let account = Account::new("aligned").expect("accounts available");
         let _guard = account.enter();
-        let page = Box::new(Page([1; 4096]));
+        let page = std::hint::black_box(Box::new(Page([1; 4096])));
         assert_eq!((&*page as *const Page as usize) % 4096, 0);
         assert_eq!(account.figures().live_bytes, 4096);
         drop(page);

@@ -49,7 +49,9 @@ impl HostAccounts {
 
     /// A subscriber that only does attribution, to pass to `tracing::subscriber::with_default`.
     pub fn subscriber(&self) -> impl Subscriber + Send + Sync {
-        tracing_subscriber::registry().with(AttributionLayer { hosts: self.clone() })
+        tracing_subscriber::registry().with(AttributionLayer {
+            hosts: self.clone(),
+        })
     }
 }
 
@@ -68,20 +70,23 @@ fn is_node_span(metadata: &Metadata<'_>) -> bool {
     metadata.is_span() && metadata.name() == NODE_SPAN && metadata.target().starts_with("turmoil")
 }
 
-/// Reads the `name` field of a `node` span.
-#[derive(Default)]
-struct NameVisitor(Option<String>);
+/// Finds the account of a `node` span from its `name` field, without allocating.
+struct NameVisitor<'a> {
+    hosts: &'a HostAccounts,
+    account: Option<u16>,
+}
 
-impl Visit for NameVisitor {
+impl Visit for NameVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "name" {
-            self.0 = Some(value.to_string());
+            self.account = self.hosts.lookup(value);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "name" && self.0.is_none() {
-            self.0 = Some(format!("{value:?}").trim_matches('"').to_string());
+        if field.name() == "name" && self.account.is_none() {
+            let name = format!("{value:?}");
+            self.account = self.hosts.lookup(name.trim_matches('"'));
         }
     }
 }
@@ -106,13 +111,19 @@ where
         if !is_node_span(attrs.metadata()) {
             return;
         }
-        let mut visitor = NameVisitor::default();
+        let mut visitor = NameVisitor {
+            hosts: &self.hosts,
+            account: None,
+        };
         attrs.record(&mut visitor);
-        let Some(account) = visitor.0.as_deref().and_then(|name| self.hosts.lookup(name)) else {
+        let Some(account) = visitor.account else {
             return;
         };
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(NodeAccount { id: account, saved: AtomicU16::new(0) });
+            span.extensions_mut().insert(NodeAccount {
+                id: account,
+                saved: AtomicU16::new(0),
+            });
         }
     }
 
@@ -120,7 +131,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         if let Some(node) = extensions.get::<NodeAccount>() {
-            node.saved.store(alloc::set_current(node.id), Ordering::Relaxed);
+            node.saved
+                .store(alloc::set_current(node.id), Ordering::Relaxed);
         }
     }
 
@@ -131,4 +143,11 @@ where
             alloc::set_current(node.saved.load(Ordering::Relaxed));
         }
     }
+}
+
+/// Runs `sim` to completion with `hosts` attributed: each host's allocations (its spawned tasks'
+/// included) go to its account while turmoil ticks it. Only this thread is affected.
+pub fn run_attributed(sim: &mut turmoil::Sim<'_>, hosts: &HostAccounts) -> turmoil::Result {
+    let dispatch = tracing::Dispatch::new(hosts.subscriber());
+    tracing::dispatcher::with_default(&dispatch, || sim.run())
 }

@@ -1,1 +1,18 @@
-//! placeholder
+//! imapsim's deterministic simulation testbed: turmoil harness, counting allocator, scenarios,
+//! budgets, the report and the `imapsim` CLI's building blocks.
+//!
+//! Binaries and test binaries that want allocation figures must declare the counting allocator:
+//! `sim::counting_allocator!();` (a library cannot set its users' global allocator).
+
+pub mod alloc;
+pub mod attribution;
+pub mod budget;
+pub mod client;
+pub mod harness;
+pub mod report;
+pub mod scenario;
+pub mod scenarios;
+pub mod serve;
+
+#[cfg(test)]
+counting_allocator!();

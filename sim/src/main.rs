@@ -1,1 +1,296 @@
-fn main(){}
+//! `imapsim`: list and run the simulation scenarios, write the report, or serve the real server
+//! on loopback with an embedded in-memory store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sim::budget::{reproduce_command, Budgets};
+use sim::scenario::{self, JsonReport, Report};
+
+sim::counting_allocator!();
+
+#[derive(Parser)]
+#[command(
+    name = "imapsim",
+    about = "Deterministic memory simulation of an IMAP server over S3 + K2V"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The scenarios and their budgets.
+    List,
+    /// Runs one scenario and prints its figures; exit status 1 if over budget or any answer was wrong.
+    Run {
+        /// Scenario name (see `imapsim list`).
+        scenario: String,
+        /// Root seed (default: the seed of the scenario's budget).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serves IMAP and LMTP on loopback with an in-process fakes3 store, until Ctrl-C.
+    Serve {
+        /// IMAP listen address [default: 127.0.0.1:1143].
+        #[arg(long)]
+        imap: Option<String>,
+        /// LMTP listen address [default: 127.0.0.1:1024].
+        #[arg(long)]
+        lmtp: Option<String>,
+        /// A user, NAME:PASSWORD (repeatable; default alice:alice-password and bob:bob-password).
+        #[arg(long = "user")]
+        users: Vec<String>,
+        /// A TOML file with `imap`, `lmtp` and `[[users]]` (name, password).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Runs every scenario, prints the table, writes target/imapsim/report/{report.md,figures.json}.
+    Report,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let budgets = match Budgets::builtin() {
+        Ok(budgets) => budgets,
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::List => list(&budgets),
+        Command::Run {
+            scenario,
+            seed,
+            json,
+        } => run(&budgets, &scenario, seed, json),
+        Command::Serve {
+            imap,
+            lmtp,
+            users,
+            config,
+        } => serve(imap, lmtp, &users, config),
+        Command::Report => report(&budgets),
+    }
+}
+
+fn list(budgets: &Budgets) -> ExitCode {
+    println!(
+        "{:<16} {:>6} {:>16} {:>18}  description",
+        "scenario", "seed", "peak max B", "live end max B"
+    );
+    for s in scenario::all() {
+        match budgets.get(s.name) {
+            Ok(b) => println!(
+                "{:<16} {:>6} {:>16} {:>18}  {}",
+                s.name, b.seed, b.server_peak_bytes_max, b.server_live_end_bytes_max, s.description
+            ),
+            Err(_) => println!(
+                "{:<16} {:>6} {:>16} {:>18}  {}",
+                s.name, "-", "(no budget)", "-", s.description
+            ),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn default_seed(budgets: &Budgets, scenario: &str) -> u64 {
+    budgets.get(scenario).map(|b| b.seed).unwrap_or(1)
+}
+
+/// Runs a scenario; `Err` carries the message when it could not complete.
+fn run_one(
+    budgets: &Budgets,
+    name: &str,
+    seed: u64,
+) -> Result<(Report, bool, Option<String>), String> {
+    let scenario = scenario::find(name).map_err(|e| e.to_string())?;
+    let report = (scenario.run)(seed)
+        .map_err(|e| format!("{e}\nreproduce: {}", reproduce_command(name, seed)))?;
+    let verdict = report.check_budget(budgets).err().map(|e| e.to_string());
+    let budget_ok = verdict.is_none();
+    Ok((report, budget_ok, verdict))
+}
+
+fn run(budgets: &Budgets, name: &str, seed: Option<u64>, json: bool) -> ExitCode {
+    let seed = seed.unwrap_or_else(|| default_seed(budgets, name));
+    let preamble = format!("SEED={seed} scenario={name} json={json}");
+    if json {
+        eprintln!("{preamble}");
+    } else {
+        println!("{preamble}");
+    }
+    let (report, budget_ok, verdict) = match run_one(budgets, name, seed) {
+        Ok(result) => result,
+        Err(message) => {
+            eprintln!("imapsim: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        let object = JsonReport {
+            report: &report,
+            budget_ok,
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&object).expect("reports serialise")
+        );
+    } else {
+        print_figures(&report, budget_ok);
+    }
+    if let Some(verdict) = &verdict {
+        eprintln!("{verdict}");
+    }
+    if report.unaccounted_allocs != 0 {
+        eprintln!(
+            "warning: {} allocations were not attributed to any account of this run",
+            report.unaccounted_allocs
+        );
+    }
+    if !report.is_clean() {
+        for failure in &report.failures {
+            eprintln!("failure: {failure}");
+        }
+        eprintln!("reproduce: {}", reproduce_command(name, seed));
+    }
+    if budget_ok && report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_figures(r: &Report, budget_ok: bool) {
+    let rows: [(&str, String); 18] = [
+        ("scenario", r.scenario.clone()),
+        ("seed", r.seed.to_string()),
+        ("server peak bytes", r.server_peak_bytes.to_string()),
+        (
+            "server live bytes at end",
+            r.server_live_end_bytes.to_string(),
+        ),
+        ("server allocations", r.server_allocs.to_string()),
+        ("server bytes allocated", r.server_alloc_bytes.to_string()),
+        ("commands", r.commands.to_string()),
+        ("unexpected responses", r.unexpected.to_string()),
+        ("unparsable responses", r.unparsable.to_string()),
+        ("content mismatches", r.mismatches.to_string()),
+        ("latency p50 (sim us)", r.p50_us.to_string()),
+        ("latency p99 (sim us)", r.p99_us.to_string()),
+        ("fakes3 peak bytes", r.fakes3_peak_bytes.to_string()),
+        ("clients peak bytes", r.clients_peak_bytes.to_string()),
+        ("simulated time (ms)", r.sim_elapsed_ms.to_string()),
+        ("unaccounted allocations", r.unaccounted_allocs.to_string()),
+        (
+            "received bytes blake2b",
+            r.received_hash[..32].to_string() + "…",
+        ),
+        (
+            "budget",
+            if budget_ok {
+                "ok".to_string()
+            } else {
+                "OVER".to_string()
+            },
+        ),
+    ];
+    for (label, value) in rows {
+        println!("{label:<26} {value}");
+    }
+}
+
+fn serve(
+    imap: Option<String>,
+    lmtp: Option<String>,
+    users: &[String],
+    config: Option<PathBuf>,
+) -> ExitCode {
+    let options = match sim::serve::resolve(imap, lmtp, users, config.as_deref()) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("imapsim: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(sim::serve::serve(options));
+    // Sessions still open are cancelled; give them a moment to close their sockets.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(budgets: &Budgets) -> ExitCode {
+    let scenarios = scenario::all();
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for (i, s) in scenarios.iter().enumerate() {
+        let seed = default_seed(budgets, s.name);
+        // Wall time for the progress line only; nothing inside the simulation reads it.
+        let started = std::time::Instant::now();
+        match run_one(budgets, s.name, seed) {
+            Ok((report, budget_ok, _)) => {
+                let verdict = match (budget_ok, report.is_clean()) {
+                    (true, true) => "ok",
+                    (false, _) => "OVER BUDGET",
+                    (true, false) => "WRONG ANSWERS",
+                };
+                eprintln!(
+                    "[{}/{}] {} seed {}: {verdict} ({:.1} s)",
+                    i + 1,
+                    scenarios.len(),
+                    s.name,
+                    seed,
+                    started.elapsed().as_secs_f64()
+                );
+                failed |= !(budget_ok && report.is_clean());
+                rows.push((report, budget_ok));
+            }
+            Err(message) => {
+                eprintln!(
+                    "[{}/{}] {} seed {}: FAILED: {message}",
+                    i + 1,
+                    scenarios.len(),
+                    s.name,
+                    seed
+                );
+                failed = true;
+            }
+        }
+    }
+    print!("{}", sim::report::text_table(&rows));
+    let dir = sim::report::output_dir();
+    match sim::report::write(&dir, &rows) {
+        Ok((md, json)) => println!("wrote {} and {}", md.display(), json.display()),
+        Err(e) => {
+            eprintln!("imapsim: cannot write the report in {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

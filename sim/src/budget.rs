@@ -1,0 +1,213 @@
+//! Allocation budgets: `budgets.toml` at the repository root, one row per scenario, and the check
+//! whose failure message names the scenario, the seed, measured vs budget and the replay command.
+
+use serde::{Deserialize, Serialize};
+
+/// The budgets file as built into this binary (the repository's `budgets.toml`).
+pub const BUDGETS_TOML: &str = include_str!("../../budgets.toml");
+
+/// One scenario's budget.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Scenario name, as `imapsim list` shows it.
+    pub name: String,
+    /// The seed the budget is checked with (CI and `cargo test`).
+    pub seed: u64,
+    /// Largest accepted peak of the server host's live heap bytes.
+    pub server_peak_bytes_max: u64,
+    /// Largest accepted server live heap bytes once the scenario's clients are done.
+    pub server_live_end_bytes_max: u64,
+}
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    /// One row per scenario.
+    #[serde(rename = "scenario", default)]
+    pub scenarios: Vec<Budget>,
+}
+
+/// Budget file errors.
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetError {
+    /// The file is not valid TOML of the expected shape.
+    #[error("budgets.toml does not parse: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// Two rows for one scenario.
+    #[error("budgets.toml has two rows for scenario {0}")]
+    Duplicate(String),
+    /// No row for a scenario.
+    #[error("budgets.toml has no row for scenario {0}")]
+    Missing(String),
+}
+
+impl Budgets {
+    /// Parses a budgets file.
+    pub fn parse(text: &str) -> Result<Budgets, BudgetError> {
+        let budgets: Budgets = toml::from_str(text)?;
+        let mut names = std::collections::BTreeSet::new();
+        for row in &budgets.scenarios {
+            if !names.insert(row.name.as_str()) {
+                return Err(BudgetError::Duplicate(row.name.clone()));
+            }
+        }
+        Ok(budgets)
+    }
+
+    /// The budgets built into this binary.
+    pub fn builtin() -> Result<Budgets, BudgetError> {
+        Budgets::parse(BUDGETS_TOML)
+    }
+
+    /// The row for `scenario`.
+    pub fn get(&self, scenario: &str) -> Result<&Budget, BudgetError> {
+        self.scenarios
+            .iter()
+            .find(|b| b.name == scenario)
+            .ok_or_else(|| BudgetError::Missing(scenario.to_string()))
+    }
+}
+
+/// What a budget is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measured {
+    /// Server peak live bytes.
+    pub server_peak_bytes: u64,
+    /// Server live bytes at the end.
+    pub server_live_end_bytes: u64,
+}
+
+/// A budget exceeded: its `Display` is the failure message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverBudget {
+    /// Scenario.
+    pub scenario: String,
+    /// Seed of the run.
+    pub seed: u64,
+    /// One line per exceeded figure.
+    pub lines: Vec<String>,
+}
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "scenario {} seed {} is over budget (budgets.toml):",
+            self.scenario, self.seed
+        )?;
+        for line in &self.lines {
+            writeln!(f, "  {line}")?;
+        }
+        write!(
+            f,
+            "reproduce: {}",
+            reproduce_command(&self.scenario, self.seed)
+        )
+    }
+}
+
+/// The exact command that replays a run.
+pub fn reproduce_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run --release -p sim -- run {scenario} --seed {seed}")
+}
+
+/// Checks measured figures against a budget.
+pub fn check(budget: &Budget, seed: u64, measured: Measured) -> Result<(), OverBudget> {
+    let mut lines = Vec::new();
+    let rows = [
+        (
+            "server peak bytes",
+            measured.server_peak_bytes,
+            budget.server_peak_bytes_max,
+        ),
+        (
+            "server live bytes at the end",
+            measured.server_live_end_bytes,
+            budget.server_live_end_bytes_max,
+        ),
+    ];
+    for (what, value, max) in rows {
+        if value > max {
+            lines.push(format!(
+                "{what}: measured {value} > budget {max} (+{})",
+                value - max
+            ));
+        }
+    }
+    if lines.is_empty() {
+        Ok(())
+    } else {
+        Err(OverBudget {
+            scenario: budget.name.clone(),
+            seed,
+            lines,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"
+[[scenario]]
+name = "a"
+seed = 7
+server_peak_bytes_max = 1000
+server_live_end_bytes_max = 10
+"#;
+
+    #[test]
+    fn builtin_budgets_parse() {
+        let budgets = Budgets::builtin().expect("budgets.toml parses");
+        assert!(!budgets.scenarios.is_empty());
+    }
+
+    #[test]
+    fn over_budget_message_names_scenario_seed_figures_and_replay_command() {
+        let budgets = Budgets::parse(SAMPLE).expect("sample parses");
+        let budget = budgets.get("a").expect("row a");
+        assert!(check(
+            budget,
+            7,
+            Measured {
+                server_peak_bytes: 1000,
+                server_live_end_bytes: 10
+            }
+        )
+        .is_ok());
+        let err = check(
+            budget,
+            7,
+            Measured {
+                server_peak_bytes: 1500,
+                server_live_end_bytes: 5,
+            },
+        )
+        .expect_err("peak over budget");
+        let text = err.to_string();
+        assert!(text.contains("scenario a seed 7"), "{text}");
+        assert!(text.contains("measured 1500 > budget 1000"), "{text}");
+        assert!(
+            text.contains("cargo run --release -p sim -- run a --seed 7"),
+            "{text}"
+        );
+        assert!(!text.contains("live bytes at the end"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_missing_and_unknown_rows_are_errors() {
+        let doubled = format!("{SAMPLE}{SAMPLE}");
+        assert!(
+            matches!(Budgets::parse(&doubled), Err(BudgetError::Duplicate(name)) if name == "a")
+        );
+        let budgets = Budgets::parse(SAMPLE).expect("sample parses");
+        assert!(matches!(budgets.get("b"), Err(BudgetError::Missing(_))));
+        assert!(matches!(
+            Budgets::parse("[[scenario]]\nname = \"x\"\n"),
+            Err(BudgetError::Parse(_))
+        ));
+    }
+}

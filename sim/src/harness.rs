@@ -1,0 +1,448 @@
+//! The turmoil harness: one root seed builds a simulation with hosts `fakes3`, `imap` and the
+//! scenario's clients, each host on its own allocation account.
+//!
+//! `fakes3` serves S3 on port 3900 and K2V on 3904; `imap` runs [`server::Server`] with IMAP on
+//! 143 and LMTP on 24, its storage client connecting to `fakes3` over turmoil TCP, its clock
+//! reading simulated time from a fixed epoch and its entropy seeded from the root seed. Every
+//! subsystem's seed is drawn, in a fixed order, from a ChaCha RNG seeded with the root seed.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
+use server::env::{BoxFuture, BoxIo, Clock, Connector, Env, SeededEntropy};
+use server::storage::StorageConfig;
+use turmoil::net::{TcpListener, TcpStream};
+
+use crate::alloc::{self, Account, AccountError, Figures};
+use crate::attribution::HostAccounts;
+
+/// The simulation's wall-clock epoch: 2024-02-15T00:00:00Z.
+pub const EPOCH_UNIX_S: u64 = 1_707_955_200;
+/// Host name of the fake store.
+pub const FAKES3_HOST: &str = "fakes3";
+/// Host name of the IMAP/LMTP server.
+pub const IMAP_HOST: &str = "imap";
+/// S3 port on the fake store (Garage's default).
+pub const S3_PORT: u16 = 3900;
+/// K2V port on the fake store (Garage's default).
+pub const K2V_PORT: u16 = 3904;
+/// IMAP port on the server host.
+pub const IMAP_PORT: u16 = 143;
+/// LMTP port on the server host.
+pub const LMTP_PORT: u16 = 24;
+
+/// The simulation's wall-clock epoch as a `SystemTime`.
+pub fn epoch() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_S)
+}
+
+/// Options of one simulation. Faults default to off.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Root seed: every other seed is derived from it. Default 1.
+    pub seed: u64,
+    /// Smallest one-way network latency, in milliseconds. Default 1.
+    pub latency_ms_min: u64,
+    /// Largest one-way network latency, in milliseconds. Default 5.
+    pub latency_ms_max: u64,
+    /// Simulated time after which an unfinished run fails, in seconds. Default 600.
+    pub duration_s: u64,
+    /// Simulation step, in milliseconds. Default 1.
+    pub tick_ms: u64,
+    /// Users the server knows, as (name, password). Default none.
+    pub users: Vec<(String, String)>,
+    /// Server memory bounds. Default `Limits::default()`.
+    pub limits: Limits,
+    /// Server key-derivation parameters. Default `KdfParams::default()` (production's, 19 MiB).
+    pub kdf: KdfParams,
+    /// Storage requests the server keeps in flight at most. Default 16.
+    pub storage_max_in_flight: usize,
+    /// Idle storage connections the server keeps. Default 4.
+    pub storage_max_idle_connections: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            latency_ms_min: 1,
+            latency_ms_max: 5,
+            duration_s: 600,
+            tick_ms: 1,
+            users: Vec::new(),
+            limits: Limits::default(),
+            kdf: KdfParams::default(),
+            storage_max_in_flight: 16,
+            storage_max_idle_connections: 4,
+        }
+    }
+}
+
+/// Harness errors.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// An option is out of range.
+    #[error("invalid simulation option: {0}")]
+    InvalidConfig(String),
+    /// No allocation account left.
+    #[error(transparent)]
+    Accounts(#[from] AccountError),
+    /// The fake store refused its configuration.
+    #[error("fakes3 configuration: {0}")]
+    FakeS3(#[from] fakes3::ConfigError),
+    /// The simulation failed (a host returned an error, or time ran out).
+    #[error("simulation failed: {0}")]
+    Sim(String),
+}
+
+impl SimConfig {
+    /// Checks the options (min ≤ max, non-zero tick and duration).
+    pub fn validate(&self) -> Result<(), HarnessError> {
+        if self.latency_ms_min > self.latency_ms_max {
+            return Err(HarnessError::InvalidConfig(format!(
+                "latency_ms_min {} > latency_ms_max {}",
+                self.latency_ms_min, self.latency_ms_max
+            )));
+        }
+        if self.tick_ms == 0 || self.duration_s == 0 {
+            return Err(HarnessError::InvalidConfig(
+                "tick_ms and duration_s must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Seeds of each subsystem, drawn in this order from the root seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seeds {
+    /// turmoil's RNG (latency draws, host runtimes).
+    pub turmoil: u64,
+    /// The server's entropy (keys, nonces, salts).
+    pub server_entropy: u64,
+    /// The fake store's RNG (faults).
+    pub fakes3: u64,
+    /// The generated mailbox dataset.
+    pub dataset: u64,
+    /// Client behaviour (choices a scenario draws).
+    pub clients: u64,
+}
+
+impl Seeds {
+    /// Derives every subsystem's seed from the root seed.
+    pub fn derive(root: u64) -> Seeds {
+        let mut rng = ChaCha8Rng::seed_from_u64(root);
+        Seeds {
+            turmoil: rng.next_u64(),
+            server_entropy: rng.next_u64(),
+            fakes3: rng.next_u64(),
+            dataset: rng.next_u64(),
+            clients: rng.next_u64(),
+        }
+    }
+}
+
+/// The accounts of one simulation.
+#[derive(Debug)]
+pub struct Accounts {
+    /// Everything the harness thread allocates during the run outside any host.
+    pub harness: Account,
+    /// The fake store host.
+    pub fakes3: Account,
+    /// The server host (the scenario's figures).
+    pub imap: Account,
+    /// All client hosts together.
+    pub clients: Account,
+}
+
+/// Every account's figures after a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunFigures {
+    /// The server host.
+    pub server: Figures,
+    /// The fake store host.
+    pub fakes3: Figures,
+    /// The clients.
+    pub clients: Figures,
+    /// The harness, outside hosts.
+    pub harness: Figures,
+    /// Simulated time the run took.
+    pub sim_elapsed: Duration,
+    /// Allocations stats_alloc saw during the run that no account of this simulation saw
+    /// (0 when nothing else runs in the process; other threads' allocations show up here).
+    pub unaccounted_allocs: i64,
+}
+
+/// Opens turmoil TCP connections (the server's outbound connections in the simulation).
+pub struct TurmoilConnector;
+
+impl Connector for TurmoilConnector {
+    fn connect<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<BoxIo>> {
+        Box::pin(async move {
+            let stream = TcpStream::connect(addr).await?;
+            Ok(Box::new(stream) as BoxIo)
+        })
+    }
+}
+
+/// Simulated wall clock: the epoch plus simulated time.
+pub struct SimClock {
+    epoch: SystemTime,
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> SystemTime {
+        // Outside a host's tick there is no simulated "now": the epoch is the only honest answer.
+        match turmoil::since_epoch() {
+            Some(since) => UNIX_EPOCH + since,
+            None => self.epoch,
+        }
+    }
+}
+
+/// A simulation under construction, then run.
+pub struct Harness {
+    // Field order is drop order: the simulation (and everything its hosts hold) goes first,
+    // so that the accounts see their blocks freed before they are given back.
+    sim: turmoil::Sim<'static>,
+    fake: fakes3::FakeS3,
+    hosts: HostAccounts,
+    accounts: Accounts,
+    seeds: Seeds,
+    config: SimConfig,
+}
+
+impl Harness {
+    /// Builds the simulation with its `fakes3` and `imap` hosts; add clients, then [`Harness::run`].
+    pub fn new(config: SimConfig) -> Result<Harness, HarnessError> {
+        config.validate()?;
+        let seeds = Seeds::derive(config.seed);
+        let accounts = Accounts {
+            harness: Account::new("harness")?,
+            fakes3: Account::new(FAKES3_HOST)?,
+            imap: Account::new(IMAP_HOST)?,
+            clients: Account::new("clients")?,
+        };
+        let hosts = HostAccounts::new();
+        hosts.register(FAKES3_HOST, &accounts.fakes3);
+        hosts.register(IMAP_HOST, &accounts.imap);
+
+        let mut sim = turmoil::Builder::new()
+            .rng_seed(seeds.turmoil)
+            .epoch(epoch())
+            .tick_duration(Duration::from_millis(config.tick_ms))
+            .simulation_duration(Duration::from_secs(config.duration_s))
+            .min_message_latency(Duration::from_millis(config.latency_ms_min))
+            .max_message_latency(Duration::from_millis(config.latency_ms_max))
+            .build();
+
+        let fake_config = fakes3::Config {
+            seed: seeds.fakes3,
+            ..fakes3::Config::default()
+        };
+        let storage = StorageConfig {
+            s3_endpoint: format!("{FAKES3_HOST}:{S3_PORT}"),
+            k2v_endpoint: format!("{FAKES3_HOST}:{K2V_PORT}"),
+            region: fake_config.region.clone(),
+            bucket: fake_config.bucket.clone(),
+            key_id: fake_config.key_id.clone(),
+            secret: fake_config.secret.clone(),
+            max_in_flight: config.storage_max_in_flight,
+            max_idle_connections: config.storage_max_idle_connections,
+        };
+        let fake = fakes3::FakeS3::new(fake_config)?;
+
+        let server_config = ServerConfig {
+            storage,
+            users: config
+                .users
+                .iter()
+                .map(|(name, password)| UserConfig {
+                    name: name.clone(),
+                    password: password.clone(),
+                })
+                .collect(),
+            limits: config.limits.clone(),
+            kdf: config.kdf.clone(),
+            hostname: "imapsim".to_string(),
+        };
+
+        let host_fake = fake.clone();
+        sim.host(FAKES3_HOST, move || fakes3_host(host_fake.clone()));
+        let entropy_seed = seeds.server_entropy;
+        sim.host(IMAP_HOST, move || {
+            imap_host(server_config.clone(), entropy_seed)
+        });
+
+        Ok(Harness {
+            sim,
+            fake,
+            hosts,
+            accounts,
+            seeds,
+            config,
+        })
+    }
+
+    /// The seeds derived from the root seed.
+    pub fn seeds(&self) -> Seeds {
+        self.seeds
+    }
+
+    /// The options.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The accounts (e.g. to reset the server's peak between phases).
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
+    }
+
+    /// The fake store (to inspect its objects, rows and request counts).
+    pub fn fake(&self) -> &fakes3::FakeS3 {
+        &self.fake
+    }
+
+    /// Adds a client host named `name`, charged to the clients' account; the run ends when all
+    /// clients have returned.
+    pub fn client<F>(&mut self, name: &str, client: F)
+    where
+        F: Future<Output = turmoil::Result> + 'static,
+    {
+        self.hosts.register(name, &self.accounts.clients);
+        self.sim.client(name, client);
+    }
+
+    /// Adds a host whose allocations are charged to `account` (for tests and extra roles).
+    pub fn host<F, Fut>(&mut self, name: &str, account: &Account, host: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = turmoil::Result> + 'static,
+    {
+        self.hosts.register(name, account);
+        self.sim.host(name, host);
+    }
+
+    /// The host-name map, to register further hosts on accounts of the caller's.
+    pub fn host_accounts(&self) -> &HostAccounts {
+        &self.hosts
+    }
+
+    /// Runs the simulation until every client is done, with per-host attribution on.
+    pub fn run(&mut self) -> Result<RunFigures, HarnessError> {
+        run_measured(&mut self.sim, &self.hosts, &self.accounts)
+    }
+}
+
+/// Runs `sim` with `hosts` attributed, the harness's own allocations on `accounts.harness`.
+fn run_measured(
+    sim: &mut turmoil::Sim<'static>,
+    hosts: &HostAccounts,
+    accounts: &Accounts,
+) -> Result<RunFigures, HarnessError> {
+    let all = [
+        &accounts.harness,
+        &accounts.fakes3,
+        &accounts.imap,
+        &accounts.clients,
+    ];
+    let counted = |all: &[&Account; 4]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
+    let counted_before = counted(&all);
+    let ops_before = alloc::global_alloc_ops();
+    let result = {
+        let _harness = accounts.harness.enter();
+        crate::attribution::run_attributed(sim, hosts)
+    };
+    let ops = alloc::global_alloc_ops() - ops_before;
+    let counted_during = counted(&all) - counted_before;
+    result.map_err(|e| HarnessError::Sim(e.to_string()))?;
+    Ok(RunFigures {
+        server: accounts.imap.figures(),
+        fakes3: accounts.fakes3.figures(),
+        clients: accounts.clients.figures(),
+        harness: accounts.harness.figures(),
+        sim_elapsed: sim.elapsed(),
+        unaccounted_allocs: ops as i64 - counted_during as i64,
+    })
+}
+
+/// The fake store host: S3 and K2V listeners, one task per connection.
+async fn fakes3_host(fake: fakes3::FakeS3) -> turmoil::Result {
+    let s3 = TcpListener::bind(("0.0.0.0", S3_PORT)).await?;
+    let k2v = TcpListener::bind(("0.0.0.0", K2V_PORT)).await?;
+    loop {
+        let (api, stream) = tokio::select! {
+            biased;
+            accepted = s3.accept() => (fakes3::Api::S3, accepted?.0),
+            accepted = k2v.accept() => (fakes3::Api::K2v, accepted?.0),
+        };
+        let fake = fake.clone();
+        tokio::task::spawn_local(async move {
+            // A connection the server drops mid-request ends with an error; the store is unaffected.
+            if let Err(error) = fake.serve_connection(api, stream).await {
+                tracing::debug!(%error, "fakes3 connection ended with an error");
+            }
+        });
+    }
+}
+
+/// The server host: IMAP and LMTP listeners, one task per session.
+async fn imap_host(config: ServerConfig, entropy_seed: u64) -> turmoil::Result {
+    let env = Env {
+        connector: Arc::new(TurmoilConnector),
+        clock: Arc::new(SimClock { epoch: epoch() }),
+        entropy: Arc::new(SeededEntropy::new(entropy_seed)),
+    };
+    let server = server::Server::new(config, env);
+    let imap = TcpListener::bind(("0.0.0.0", IMAP_PORT)).await?;
+    let lmtp = TcpListener::bind(("0.0.0.0", LMTP_PORT)).await?;
+    loop {
+        let (is_imap, stream, peer): (bool, TcpStream, SocketAddr) = tokio::select! {
+            biased;
+            accepted = imap.accept() => { let (s, p) = accepted?; (true, s, p) }
+            accepted = lmtp.accept() => { let (s, p) = accepted?; (false, s, p) }
+        };
+        let server = server.clone();
+        tokio::task::spawn_local(async move {
+            if is_imap {
+                server.serve_imap(stream, peer).await
+            } else {
+                server.serve_lmtp(stream, peer).await
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_a_function_of_the_root_seed() {
+        assert_eq!(Seeds::derive(1), Seeds::derive(1));
+        assert_ne!(Seeds::derive(1), Seeds::derive(2));
+        let seeds = Seeds::derive(1);
+        assert_ne!(seeds.turmoil, seeds.server_entropy);
+    }
+
+    #[test]
+    fn latency_bounds_are_checked() {
+        let config = SimConfig {
+            latency_ms_min: 10,
+            latency_ms_max: 5,
+            ..SimConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(HarnessError::InvalidConfig(_))
+        ));
+        assert!(SimConfig::default().validate().is_ok());
+    }
+}

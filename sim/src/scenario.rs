@@ -1,0 +1,353 @@
+//! Scenarios: plain functions of a seed that build a simulation, run it and return a [`Report`];
+//! the registry that `imapsim list/run/report` and the tests go through.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use blake2::{Blake2b512, Digest};
+use serde::Serialize;
+
+use crate::alloc::{self, Account};
+use crate::budget::{self, Budgets, Measured, OverBudget};
+use crate::client::{ClientStats, Failure};
+use crate::harness::{HarnessError, RunFigures};
+use crate::scenarios;
+
+/// How many failure descriptions a report keeps.
+const REPORT_FAILURES_MAX: usize = 20;
+
+/// Scenario errors (a run that could not complete; wrong answers are counted in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The harness or the simulation failed.
+    #[error(transparent)]
+    Harness(#[from] HarnessError),
+    /// No scenario has this name.
+    #[error("no scenario named {0} (see `imapsim list`)")]
+    Unknown(String),
+}
+
+/// A registered scenario.
+pub struct Scenario {
+    /// Name used on the command line and in budgets.toml.
+    pub name: &'static str,
+    /// One line on what it does.
+    pub description: &'static str,
+    /// Runs it with a root seed.
+    pub run: fn(u64) -> Result<Report, ScenarioError>,
+}
+
+/// Every scenario, in the order the report shows them.
+pub fn all() -> &'static [Scenario] {
+    &[Scenario {
+        name: "append_fetch",
+        description:
+            "3 users APPEND the same 20 generated emails, then FETCH them back and compare bytes",
+        run: scenarios::append_fetch::run,
+    }]
+}
+
+/// The scenario named `name`.
+pub fn find(name: &str) -> Result<&'static Scenario, ScenarioError> {
+    all()
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ScenarioError::Unknown(name.to_string()))
+}
+
+/// What one simulated client brings back.
+#[derive(Debug, Default)]
+pub struct ClientOutcome {
+    /// Its protocol counters, latencies and hash.
+    pub stats: ClientStats,
+    /// Checks of content that failed (e.g. a fetched body differing from the appended one).
+    pub mismatches: u64,
+    /// Descriptions of those failures, and of errors that ended the session early.
+    pub notes: Vec<String>,
+}
+
+/// Where client hosts leave their outcomes, by client index (the simulation is single-threaded).
+pub type Outcomes = Rc<RefCell<BTreeMap<usize, ClientOutcome>>>;
+
+/// The figures of one run: the `--json` object (plus `budget_ok`) and the report's table row.
+/// Field names are a stable interface for CI tools; new fields go at the end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Root seed.
+    pub seed: u64,
+    /// Peak live heap bytes of the server host.
+    pub server_peak_bytes: u64,
+    /// Live heap bytes of the server host when the clients were done.
+    pub server_live_end_bytes: u64,
+    /// Allocations by the server host.
+    pub server_allocs: u64,
+    /// Bytes allocated by the server host.
+    pub server_alloc_bytes: u64,
+    /// Tagged commands the clients sent.
+    pub commands: u64,
+    /// Commands that did not complete with the expected status.
+    pub unexpected: u64,
+    /// Median command latency, in simulated microseconds.
+    pub p50_us: u64,
+    /// 99th percentile command latency, in simulated microseconds.
+    pub p99_us: u64,
+    /// Responses imap-proto could not parse.
+    pub unparsable: u64,
+    /// Content checks that failed.
+    pub mismatches: u64,
+    /// Slowest command, in simulated microseconds.
+    pub max_us: u64,
+    /// Peak live heap bytes of the fake store host.
+    pub fakes3_peak_bytes: u64,
+    /// Live heap bytes of the fake store host at the end.
+    pub fakes3_live_end_bytes: u64,
+    /// Peak live heap bytes of all clients together.
+    pub clients_peak_bytes: u64,
+    /// Allocations by the harness outside any host during the run.
+    pub harness_allocs: u64,
+    /// Simulated duration of the run, in milliseconds.
+    pub sim_elapsed_ms: u64,
+    /// Allocations stats_alloc saw that no account of this run saw (0 when run alone).
+    pub unaccounted_allocs: i64,
+    /// Whether the counting allocator is installed (all heap figures are 0 otherwise).
+    pub counting_alloc_installed: bool,
+    /// blake2b-512 (hex) of every byte the server sent to the clients, client by client.
+    pub received_hash: String,
+    /// The first failures, described.
+    pub failures: Vec<String>,
+    /// The server's figures phase by phase (its peak is reset at each phase's start).
+    pub phases: Vec<Phase>,
+}
+
+/// One phase of a scenario, on the server's account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Phase {
+    /// What the clients did in it.
+    pub name: String,
+    /// Peak live bytes of the server during the phase.
+    pub server_peak_bytes: u64,
+    /// Live bytes of the server at the phase's end.
+    pub server_live_end_bytes: u64,
+    /// Allocations by the server during the phase.
+    pub server_allocs: u64,
+}
+
+/// Phase boundaries shared by a run's clients: every client waits at each boundary, and the
+/// last one to arrive records the server's phase figures and resets its peak.
+#[derive(Clone)]
+pub struct PhaseMarks {
+    server: u16,
+    names: &'static [&'static str],
+    barrier: Rc<tokio::sync::Barrier>,
+    phases: Rc<RefCell<Vec<Phase>>>,
+    allocs_at_start: Rc<Cell<u64>>,
+}
+
+impl PhaseMarks {
+    /// Marks for `clients` clients going through phases `names`, measured on `server`.
+    pub fn new(server: &Account, clients: usize, names: &'static [&'static str]) -> PhaseMarks {
+        PhaseMarks {
+            server: server.id(),
+            names,
+            barrier: Rc::new(tokio::sync::Barrier::new(clients)),
+            phases: Rc::default(),
+            allocs_at_start: Rc::new(Cell::new(server.figures().allocs)),
+        }
+    }
+
+    /// One client's way through the phases.
+    pub fn cursor(&self) -> PhaseCursor {
+        PhaseCursor {
+            marks: self.clone(),
+            next: 0,
+        }
+    }
+
+    /// The phases recorded so far.
+    pub fn phases(&self) -> Vec<Phase> {
+        self.phases.borrow().clone()
+    }
+
+    async fn end(&self, index: usize) {
+        if self.barrier.wait().await.is_leader() {
+            let figures = alloc::figures_of(self.server);
+            self.phases.borrow_mut().push(Phase {
+                name: self.names[index].to_string(),
+                server_peak_bytes: figures.peak_bytes,
+                server_live_end_bytes: figures.live_bytes,
+                server_allocs: figures.allocs - self.allocs_at_start.replace(figures.allocs),
+            });
+            alloc::reset_peak(self.server);
+        }
+    }
+}
+
+/// A client's position in the phases.
+pub struct PhaseCursor {
+    marks: PhaseMarks,
+    next: usize,
+}
+
+impl PhaseCursor {
+    /// Ends the current phase (waits for every client to end it).
+    pub async fn end_phase(&mut self) {
+        if self.next < self.marks.names.len() {
+            self.marks.end(self.next).await;
+            self.next += 1;
+        }
+    }
+
+    /// Passes every remaining boundary (a client that stopped early must not block the others).
+    pub async fn end_all(&mut self) {
+        while self.next < self.marks.names.len() {
+            self.end_phase().await;
+        }
+    }
+}
+
+/// A report plus its budget verdict: the `imapsim run --json` object.
+#[derive(Serialize)]
+pub struct JsonReport<'a> {
+    /// The figures.
+    #[serde(flatten)]
+    pub report: &'a Report,
+    /// Whether the scenario's budget held.
+    pub budget_ok: bool,
+}
+
+impl Report {
+    /// Assembles a report from the run's account figures and the clients' outcomes.
+    /// The server's peak is the highest of its phases' and of the run's end.
+    pub fn build(
+        scenario: &str,
+        seed: u64,
+        run: &RunFigures,
+        outcomes: &Outcomes,
+        phases: Vec<Phase>,
+    ) -> Report {
+        let outcomes = outcomes.borrow();
+        let mut latency = crate::client::latency_histogram();
+        let mut hasher = Blake2b512::new();
+        let (mut commands, mut unexpected, mut unparsable, mut mismatches) = (0, 0, 0, 0);
+        let mut failures = Vec::new();
+        for (index, outcome) in outcomes.iter() {
+            let stats = &outcome.stats;
+            commands += stats.commands;
+            unexpected += stats.unexpected;
+            unparsable += stats.unparsable;
+            mismatches += outcome.mismatches;
+            latency
+                .add(&stats.latency_us)
+                .expect("histograms of the same precision add");
+            hasher.update(stats.received_hash());
+            failures.extend(
+                stats
+                    .failures
+                    .iter()
+                    .map(|f| format!("client{index}: {}", describe(f))),
+            );
+            failures.extend(outcome.notes.iter().map(|n| format!("client{index}: {n}")));
+        }
+        failures.truncate(REPORT_FAILURES_MAX);
+        let quantile = |q: f64| crate::client::quantile_us(&latency, q);
+        Report {
+            scenario: scenario.to_string(),
+            seed,
+            server_peak_bytes: phases
+                .iter()
+                .map(|p| p.server_peak_bytes)
+                .fold(run.server.peak_bytes, u64::max),
+            server_live_end_bytes: run.server.live_bytes,
+            server_allocs: run.server.allocs,
+            server_alloc_bytes: run.server.alloc_bytes,
+            commands,
+            unexpected,
+            p50_us: quantile(0.5),
+            p99_us: quantile(0.99),
+            unparsable,
+            mismatches,
+            max_us: latency.lowest_equivalent(latency.max()),
+            fakes3_peak_bytes: run.fakes3.peak_bytes,
+            fakes3_live_end_bytes: run.fakes3.live_bytes,
+            clients_peak_bytes: run.clients.peak_bytes,
+            harness_allocs: run.harness.allocs,
+            sim_elapsed_ms: u64::try_from(run.sim_elapsed.as_millis()).unwrap_or(u64::MAX),
+            unaccounted_allocs: run.unaccounted_allocs,
+            counting_alloc_installed: alloc::installed(),
+            received_hash: hex::encode(hasher.finalize()),
+            failures,
+            phases,
+        }
+    }
+
+    /// Whether every response parsed, had the expected status, and every content check held.
+    pub fn is_clean(&self) -> bool {
+        self.unexpected == 0 && self.unparsable == 0 && self.mismatches == 0
+    }
+
+    /// The figures a budget is checked against.
+    pub fn measured(&self) -> Measured {
+        Measured {
+            server_peak_bytes: self.server_peak_bytes,
+            server_live_end_bytes: self.server_live_end_bytes,
+        }
+    }
+
+    /// Checks this report against its row in `budgets`.
+    pub fn check_budget(&self, budgets: &Budgets) -> Result<(), BudgetVerdict> {
+        if !self.counting_alloc_installed {
+            return Err(BudgetVerdict::NotMeasured);
+        }
+        let budget = budgets
+            .get(&self.scenario)
+            .map_err(|e| BudgetVerdict::NoBudget(e.to_string()))?;
+        budget::check(budget, self.seed, self.measured()).map_err(BudgetVerdict::Over)
+    }
+
+    /// The figures that one seed determines, as a string: everything but `unaccounted_allocs`
+    /// (it counts other threads' allocations too) and `harness_allocs` (the first run in a
+    /// process also pays once-per-process initialisations outside any host, such as registering
+    /// turmoil's `node` tracing callsite). Equal for two runs with one seed.
+    pub fn deterministic_figures(&self) -> String {
+        let mut copy = self.clone();
+        copy.unaccounted_allocs = 0;
+        copy.harness_allocs = 0;
+        serde_json::to_string(&copy).expect("a report serialises")
+    }
+}
+
+/// Why a budget check did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum BudgetVerdict {
+    /// Over budget.
+    #[error("{0}")]
+    Over(OverBudget),
+    /// budgets.toml has no row for the scenario.
+    #[error("{0}")]
+    NoBudget(String),
+    /// The counting allocator is not the global allocator: nothing was measured.
+    #[error(
+        "the counting allocator is not installed: add `sim::counting_allocator!();` to the binary"
+    )]
+    NotMeasured,
+}
+
+fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::Unparsable { command, bytes } => {
+            format!(
+                "{command}: imap-proto cannot parse {:?}",
+                String::from_utf8_lossy(bytes)
+            )
+        }
+        Failure::Unexpected {
+            command,
+            expected,
+            line,
+        } => format!("{command}: expected {expected}, got {line:?}"),
+        Failure::Broken { command, error } => format!("{command}: {error}"),
+    }
+}

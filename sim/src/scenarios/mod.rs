@@ -1,0 +1,3 @@
+//! The scenarios, one module each; registered in [`crate::scenario::all`].
+
+pub mod append_fetch;

@@ -1,0 +1,281 @@
+//! `imapsim serve`: the real server on loopback TCP with an in-process fakes3 as its store, so
+//! real clients (Python's imaplib, mbsync) can use it. Production environment: OS RNG, system clock.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
+use server::env::Env;
+use server::storage::StorageConfig;
+
+/// Default IMAP address.
+pub const DEFAULT_IMAP: &str = "127.0.0.1:1143";
+/// Default LMTP address.
+pub const DEFAULT_LMTP: &str = "127.0.0.1:1024";
+
+/// What `serve` listens on and whom it knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// IMAP listen address. Default 127.0.0.1:1143.
+    pub imap: String,
+    /// LMTP listen address. Default 127.0.0.1:1024.
+    pub lmtp: String,
+    /// Users as (name, password). Default alice:alice-password and bob:bob-password.
+    pub users: Vec<(String, String)>,
+}
+
+/// The optional TOML config file: `imap = "..."`, `lmtp = "..."`, `[[users]] name/password`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    /// IMAP listen address.
+    pub imap: Option<String>,
+    /// LMTP listen address.
+    pub lmtp: Option<String>,
+    /// Users.
+    #[serde(default)]
+    pub users: Vec<FileUser>,
+}
+
+/// One user in the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUser {
+    /// Login name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+}
+
+/// `serve` errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A `--user` flag is not NAME:PASSWORD.
+    #[error("--user {0:?} is not NAME:PASSWORD")]
+    BadUser(String),
+    /// The config file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("{path} is not a valid serve config: {source}")]
+    ParseConfig {
+        /// The file.
+        path: String,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// A listener or the store could not start.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The embedded store refused its configuration.
+    #[error("fakes3 configuration: {0}")]
+    FakeS3(#[from] fakes3::ConfigError),
+}
+
+/// Parses a `--user NAME:PASSWORD` flag.
+pub fn parse_user(flag: &str) -> Result<(String, String), ServeError> {
+    match flag.split_once(':') {
+        Some((name, password)) if !name.is_empty() && !password.is_empty() => {
+            Ok((name.to_string(), password.to_string()))
+        }
+        _ => Err(ServeError::BadUser(flag.to_string())),
+    }
+}
+
+/// Combines flags and the optional config file (flags win; demo users when none are given).
+pub fn resolve(
+    imap: Option<String>,
+    lmtp: Option<String>,
+    user_flags: &[String],
+    config: Option<&Path>,
+) -> Result<ServeOptions, ServeError> {
+    let file = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ServeError::ReadConfig {
+                path: path.display().to_string(),
+                source,
+            })?;
+            toml::from_str::<ServeFile>(&text).map_err(|source| ServeError::ParseConfig {
+                path: path.display().to_string(),
+                source,
+            })?
+        }
+        None => ServeFile::default(),
+    };
+    let mut users = user_flags
+        .iter()
+        .map(|f| parse_user(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    if users.is_empty() {
+        users = file
+            .users
+            .into_iter()
+            .map(|u| (u.name, u.password))
+            .collect();
+    }
+    if users.is_empty() {
+        users = vec![
+            ("alice".to_string(), "alice-password".to_string()),
+            ("bob".to_string(), "bob-password".to_string()),
+        ];
+    }
+    Ok(ServeOptions {
+        imap: imap
+            .or(file.imap)
+            .unwrap_or_else(|| DEFAULT_IMAP.to_string()),
+        lmtp: lmtp
+            .or(file.lmtp)
+            .unwrap_or_else(|| DEFAULT_LMTP.to_string()),
+        users,
+    })
+}
+
+async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Runs the server until Ctrl-C.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let fake_config = fakes3::Config::default();
+    let storage_identity = (
+        fake_config.region.clone(),
+        fake_config.bucket.clone(),
+        fake_config.key_id.clone(),
+        fake_config.secret.clone(),
+    );
+    let fake = fakes3::FakeS3::new(fake_config)?;
+    let (s3, k2v) = fake
+        .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: "127.0.0.1:0 (fakes3)".into(),
+            source,
+        })?;
+    let (region, bucket, key_id, secret) = storage_identity;
+    let config = ServerConfig {
+        storage: StorageConfig {
+            s3_endpoint: s3.to_string(),
+            k2v_endpoint: k2v.to_string(),
+            region,
+            bucket,
+            key_id,
+            secret,
+            max_in_flight: 16,
+            max_idle_connections: 4,
+        },
+        users: options
+            .users
+            .iter()
+            .map(|(name, password)| UserConfig {
+                name: name.clone(),
+                password: password.clone(),
+            })
+            .collect(),
+        limits: Limits::default(),
+        kdf: KdfParams::default(),
+        hostname: "imapsim".to_string(),
+    };
+    let server = server::Server::new(config, Env::production());
+    let imap = bind(&options.imap).await?;
+    let lmtp = bind(&options.lmtp).await?;
+    let names: Vec<&str> = options
+        .users
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    println!(
+        "imapsim ready: IMAP on {}, LMTP on {}, store fakes3 (S3 {s3}, K2V {k2v}), users {}",
+        options.imap,
+        options.lmtp,
+        names.join(", ")
+    );
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut ctrl_c => break,
+            accepted = imap.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let server = server.clone();
+                    tokio::spawn(async move { server.serve_imap(stream, peer).await });
+                }
+                Err(e) => eprintln!("imapsim: IMAP accept failed: {e}"),
+            },
+            accepted = lmtp.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let server = server.clone();
+                    tokio::spawn(async move { server.serve_lmtp(stream, peer).await });
+                }
+                Err(e) => eprintln!("imapsim: LMTP accept failed: {e}"),
+            },
+        }
+    }
+    println!("imapsim: stopping");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_flags_need_a_name_and_a_password() {
+        assert_eq!(
+            parse_user("carol:pw:with:colons").expect("valid"),
+            ("carol".into(), "pw:with:colons".into())
+        );
+        assert!(matches!(parse_user("carol"), Err(ServeError::BadUser(_))));
+        assert!(matches!(parse_user(":pw"), Err(ServeError::BadUser(_))));
+    }
+
+    #[test]
+    fn demo_users_and_default_addresses_when_nothing_is_given() {
+        let options = resolve(None, None, &[], None).expect("defaults");
+        assert_eq!(options.imap, DEFAULT_IMAP);
+        assert_eq!(options.lmtp, DEFAULT_LMTP);
+        assert_eq!(options.users[0], ("alice".into(), "alice-password".into()));
+        assert_eq!(options.users.len(), 2);
+    }
+
+    #[test]
+    fn config_file_users_and_addresses_apply_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("imapsim-serve-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("serve.toml");
+        std::fs::write(
+            &path,
+            "imap = \"127.0.0.1:2143\"\n[[users]]\nname = \"dave\"\npassword = \"d\"\n",
+        )
+        .expect("write config");
+        let options =
+            resolve(None, Some("127.0.0.1:2024".into()), &[], Some(&path)).expect("valid file");
+        assert_eq!(options.imap, "127.0.0.1:2143");
+        assert_eq!(options.lmtp, "127.0.0.1:2024");
+        assert_eq!(options.users, vec![("dave".to_string(), "d".to_string())]);
+        let options = resolve(None, None, &["eve:e".to_string()], Some(&path)).expect("valid file");
+        assert_eq!(options.users, vec![("eve".to_string(), "e".to_string())]);
+        std::fs::write(&path, "port = 3\n").expect("write config");
+        assert!(matches!(
+            resolve(None, None, &[], Some(&path)),
+            Err(ServeError::ParseConfig { .. })
+        ));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+}
