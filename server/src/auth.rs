@@ -24,6 +24,67 @@ pub enum AuthError {
     Corrupt(String),
 }
 
+/// Failed logins allowed per user and per client address within [`FAILURE_WINDOW`].
+pub const FAILURES_MAX: u32 = 5;
+/// The window over which failures are counted.
+pub const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// Keys (users plus addresses) the limiter tracks at most; the oldest go first.
+const TRACKED_MAX: usize = 10_000;
+
+/// Counts failed logins per user and per client address, so that password guessing is slowed
+/// down and a flood of wrong passwords does not run a key derivation each.
+#[derive(Default)]
+pub struct RateLimiter {
+    failures: std::sync::Mutex<std::collections::BTreeMap<String, (u32, tokio::time::Instant)>>,
+}
+
+impl RateLimiter {
+    fn key_user(login: &str) -> String {
+        format!("u:{login}")
+    }
+
+    fn key_addr(addr: &std::net::IpAddr) -> String {
+        format!("a:{addr}")
+    }
+
+    /// Whether `login` from `addr` may try now.
+    pub fn allowed(&self, login: &str, addr: &std::net::IpAddr) -> bool {
+        let now = tokio::time::Instant::now();
+        // Never poisoned in practice: the critical sections cannot panic.
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        [Self::key_user(login), Self::key_addr(addr)].iter().all(|k| match map.get(k) {
+            Some((n, since)) => *n < FAILURES_MAX || now.duration_since(*since) > FAILURE_WINDOW,
+            None => true,
+        })
+    }
+
+    /// Records a failure of `login` from `addr`.
+    pub fn failed(&self, login: &str, addr: &std::net::IpAddr) {
+        let now = tokio::time::Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in [Self::key_user(login), Self::key_addr(addr)] {
+            let entry = map.entry(key).or_insert((0, now));
+            if now.duration_since(entry.1) > FAILURE_WINDOW {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
+        if map.len() > TRACKED_MAX {
+            // Drop the entries whose window started first.
+            let mut by_age: Vec<(tokio::time::Instant, String)> = map.iter().map(|(k, v)| (v.1, k.clone())).collect();
+            by_age.sort();
+            for (_, k) in by_age.into_iter().take(map.len() - TRACKED_MAX) {
+                map.remove(&k);
+            }
+        }
+    }
+
+    /// Forgets the failures of `login` after a success.
+    pub fn succeeded(&self, login: &str) {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&Self::key_user(login));
+    }
+}
+
 /// Checks `password` for `login` and returns the user's store.
 pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<UserStore, AuthError> {
     let inner = server.inner();

@@ -40,6 +40,8 @@ pub struct Inner {
     pub log_clock: Arc<LogClock>,
     /// One watcher per mailbox with idling sessions.
     pub watchers: Arc<watch::Watchers>,
+    /// Failed logins per user and address.
+    pub login_limiter: auth::RateLimiter,
 }
 
 impl Server {
@@ -48,7 +50,15 @@ impl Server {
         let store = Store::new(config.storage.clone(), env.clone());
         let kdf_slots = Semaphore::new(config.limits.kdf_concurrency.max(1));
         let log_clock = Arc::new(LogClock::new(&env));
-        Server(Arc::new(Inner { config, env, store, kdf_slots, log_clock, watchers: Arc::default() }))
+        Server(Arc::new(Inner {
+            config,
+            env,
+            store,
+            kdf_slots,
+            log_clock,
+            watchers: Arc::default(),
+            login_limiter: auth::RateLimiter::default(),
+        }))
     }
 
     /// Shared state.

@@ -257,3 +257,23 @@ Content-Type: text/plain\r\n\r\nfirst part body\r\n--b1\r\nContent-Type: text/ht
     let search = c.run("d9", "SEARCH BODY absent").await;
     assert_eq!(search[0], "* SEARCH\r\n");
 }
+
+#[tokio::test]
+async fn authenticate_plain_and_login_rate_limit() {
+    let addr = start(Limits { auth_failure_delay_ms: 5, ..Limits::default() }).await;
+    let mut c = Client::connect(addr).await;
+    // "\0alice\0alice-pw" in base64, as an initial response and after a continuation.
+    assert!(tagged(&c.run("e1", "AUTHENTICATE PLAIN AGFsaWNlAGFsaWNlLXB3").await).starts_with("e1 OK"));
+    let mut c = Client::connect(addr).await;
+    c.send(b"e2 AUTHENTICATE PLAIN\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(b"AGFsaWNlAGFsaWNlLXB3\r\n").await;
+    assert!(tagged(&c.until("e2").await).starts_with("e2 OK"));
+    let mut c = Client::connect(addr).await;
+    for i in 0..5 {
+        let reply = c.run(&format!("f{i}"), "LOGIN alice nope").await;
+        assert!(tagged(&reply).contains("NO [AUTHENTICATIONFAILED] invalid credentials"), "{reply:?}");
+    }
+    let reply = c.run("f5", "LOGIN alice alice-pw").await;
+    assert!(tagged(&reply).contains("too many failed logins"), "the right password is refused too while limited: {reply:?}");
+}

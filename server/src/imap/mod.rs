@@ -13,4 +13,4 @@ mod session;
 pub use session::serve;
 
 /// Capabilities advertised: only what is implemented.
-pub const CAPABILITIES: &str = "IMAP4rev1 LITERAL+ UNSELECT IDLE MOVE NAMESPACE ID ENABLE CONDSTORE";
+pub const CAPABILITIES: &str = "IMAP4rev1 AUTH=PLAIN LITERAL+ UNSELECT IDLE MOVE NAMESPACE ID ENABLE CONDSTORE";

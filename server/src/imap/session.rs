@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
 use imap_types::extensions::enable::CapabilityEnable;
+use base64::Engine;
+use imap_types::auth::AuthMechanism;
 use imap_types::core::AString;
 use imap_types::mailbox::{ListMailbox, Mailbox};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -35,7 +37,6 @@ pub(super) struct Session<R, W> {
     pub selected: Option<Selected>,
     /// CONDSTORE enabled (RFC 7162): MODSEQ goes with every FETCH of flags.
     pub condstore: bool,
-    #[allow(dead_code)]
     pub peer: SocketAddr,
 }
 
@@ -141,26 +142,53 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return Ok(Next::Close);
             }
             CommandBody::Login { username, password } if !authenticated => {
-                let (Some(name), password) = (astring_text(&username), password.declassify().as_ref().to_vec()) else {
-                    self.tagged(&tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials");
-                    return Ok(Next::Continue);
-                };
-                match crate::auth::login(&self.server, &name, &password).await {
-                    Ok(user) => {
-                        self.user = Some(user);
-                        self.tagged(&tag, "OK", &format!("[CAPABILITY {CAPABILITIES}] logged in"));
-                    }
-                    Err(crate::auth::AuthError::InvalidCredentials) => {
-                        let delay = self.server.inner().config.limits.auth_failure_delay_ms;
-                        tokio::time::sleep(Duration::from_millis(delay)).await;
-                        self.tagged(&tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials");
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "login failed");
-                        self.tagged(&tag, "NO", "[UNAVAILABLE] login temporarily unavailable");
-                    }
+                match astring_text(&username) {
+                    Some(name) => self.login(&tag, &name, password.declassify().as_ref()).await,
+                    None => self.tagged(&tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials"),
                 }
             }
+            CommandBody::Authenticate { mechanism, initial_response } if !authenticated => {
+                if !matches!(mechanism, AuthMechanism::Plain) {
+                    self.tagged(&tag, "NO", "[CANNOT] only PLAIN is supported");
+                    return Ok(Next::Continue);
+                }
+                let response = match initial_response {
+                    Some(r) => r.declassify().to_vec(),
+                    None => {
+                        self.out.line(b"+ \r\n");
+                        self.out.flush().await?;
+                        let Some(line) = self.input.line(8 * 1024).await? else { return Ok(Next::Close) };
+                        let Ok(line) = line else {
+                            self.tagged(&tag, "BAD", "line too long");
+                            return Ok(Next::Continue);
+                        };
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.trim_end();
+                        if text == "*" {
+                            self.tagged(&tag, "BAD", "authentication cancelled");
+                            return Ok(Next::Continue);
+                        }
+                        match base64::engine::general_purpose::STANDARD.decode(text) {
+                            Ok(bytes) => bytes,
+                            Err(_) => {
+                                self.tagged(&tag, "BAD", "invalid base64");
+                                return Ok(Next::Continue);
+                            }
+                        }
+                    }
+                };
+                // PLAIN: authorization identity NUL authentication identity NUL password.
+                let mut fields = response.split(|&b| b == 0);
+                let (authz, authc, password) = (fields.next(), fields.next(), fields.next());
+                match (authz, authc.and_then(|a| std::str::from_utf8(a).ok()), password, fields.next()) {
+                    (Some(authz), Some(name), Some(password), None) if authz.is_empty() || authz == name.as_bytes() => {
+                        let name = name.to_string();
+                        self.login(&tag, &name, password).await
+                    }
+                    _ => self.tagged(&tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials"),
+                }
+            }
+            CommandBody::Authenticate { .. } => self.tagged(&tag, "BAD", "already authenticated"),
             CommandBody::Login { .. } => self.tagged(&tag, "BAD", "already authenticated"),
             _ if !authenticated => self.tagged(&tag, "NO", "log in first"),
             CommandBody::Create { mailbox } => {
@@ -263,6 +291,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             _ => self.tagged(&tag, "BAD", "command not supported"),
         }
         Ok(Next::Continue)
+    }
+
+    /// LOGIN and AUTHENTICATE PLAIN: rate limited per user and address, NO after a delay on failure.
+    async fn login(&mut self, tag: &str, name: &str, password: &[u8]) {
+        let inner = self.server.inner();
+        let addr = self.peer.ip();
+        let delay = Duration::from_millis(inner.config.limits.auth_failure_delay_ms);
+        if !inner.login_limiter.allowed(name, &addr) {
+            tokio::time::sleep(delay).await;
+            return self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] too many failed logins, try later");
+        }
+        match crate::auth::login(&self.server, name, password).await {
+            Ok(user) => {
+                self.server.inner().login_limiter.succeeded(name);
+                self.user = Some(user);
+                self.tagged(tag, "OK", &format!("[CAPABILITY {CAPABILITIES}] logged in"));
+            }
+            Err(crate::auth::AuthError::InvalidCredentials) => {
+                self.server.inner().login_limiter.failed(name, &addr);
+                tokio::time::sleep(delay).await;
+                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "login failed");
+                self.tagged(tag, "NO", "[UNAVAILABLE] login temporarily unavailable");
+            }
+        }
     }
 
     async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
