@@ -277,3 +277,23 @@ async fn authenticate_plain_and_login_rate_limit() {
     let reply = c.run("f5", "LOGIN alice alice-pw").await;
     assert!(tagged(&reply).contains("too many failed logins"), "the right password is refused too while limited: {reply:?}");
 }
+
+#[tokio::test]
+async fn list_shows_special_use_hierarchy_and_status() {
+    let addr = start(Limits::default()).await;
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("g1", "LOGIN alice alice-pw").await).starts_with("g1 OK"));
+    assert!(tagged(&c.run("g2", "CREATE Archive.2024").await).starts_with("g2 OK"));
+    let list = c.run("g3", "LIST \"\" \"*\"").await;
+    assert!(list.contains(&"* LIST (\\HasChildren \\Archive) \".\" Archive\r\n".to_string()), "{list:?}");
+    assert!(list.contains(&"* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n".to_string()), "{list:?}");
+    assert!(list.contains(&"* LIST (\\HasNoChildren) \".\" Archive.2024\r\n".to_string()), "{list:?}");
+    let top = c.run("g4", "LIST \"\" \"%\"").await;
+    assert!(!top.iter().any(|l| l.contains("Archive.2024")), "% stops at the separator: {top:?}");
+    let status = c.run("g5", "LIST \"\" \"*\" RETURN (STATUS (UNSEEN MESSAGES))").await;
+    assert!(status.contains(&"* STATUS INBOX (UNSEEN 0 MESSAGES 0)\r\n".to_string()), "{status:?}");
+    assert!(tagged(&status).starts_with("g5 OK"));
+    let special = c.run("g6", "LIST (SPECIAL-USE) \"\" \"*\"").await;
+    assert_eq!(special.len(), 6, "five special-use mailboxes and the tagged OK: {special:?}");
+    assert!(tagged(&c.run("g7", "LIST \"\" \"*\" RETURN (BOGUS)").await).starts_with("g7 BAD"));
+}

@@ -42,6 +42,8 @@ pub enum Incoming {
         /// What was wrong.
         reason: &'static str,
     },
+    /// A LIST with selection or return options, which imap-codec does not decode.
+    ListExtended(super::list_extended::ListExtended),
     /// The client closed the connection.
     Eof,
 }
@@ -269,7 +271,10 @@ fn decode_complete(message: &[u8]) -> Incoming {
     match CommandCodec::default().decode_static(message) {
         Ok((rest, command)) if rest.is_empty() => Incoming::Command(command),
         Ok(_) | Err(CommandDecodeError::Incomplete) | Err(CommandDecodeError::Failed) => {
-            Incoming::Bad { tag: tag_of(message), reason: "malformed command" }
+            match super::list_extended::parse(message) {
+                Some(list) => Incoming::ListExtended(list),
+                None => Incoming::Bad { tag: tag_of(message), reason: "malformed command" },
+            }
         }
         Err(CommandDecodeError::LiteralFound { .. }) => Incoming::Bad { tag: tag_of(message), reason: "malformed literal" },
     }

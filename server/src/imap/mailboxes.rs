@@ -7,6 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::output::push_astring;
 use super::session::{mailbox_name, wildcard_match, Session};
 use crate::mail::index::{flag, Index};
+use crate::mail::SEPARATOR;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn delete(&mut self, tag: &str, mailbox: &Mailbox<'_>) {
@@ -49,33 +50,62 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     pub(super) async fn lsub(&mut self, tag: &str, reference: &Mailbox<'_>, pattern: &ListMailbox<'_>) {
-        let user = self.user.clone().expect("authenticated");
-        let pattern = match pattern {
-            ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
-            ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
-        };
-        let reference = match reference {
-            Mailbox::Inbox => "INBOX".to_string(),
-            Mailbox::Other(o) => String::from_utf8_lossy(o.as_ref()).into_owned(),
-        };
-        let full = format!("{reference}{pattern}");
-        let list = match user.mailbox_list().await {
-            Ok((list, _)) => list,
-            Err(e) => return self.storage_failure(tag, &e),
-        };
-        let mut lines = Vec::new();
-        for (name, entry) in &list.mailboxes {
-            if entry.subscribed && wildcard_match(full.as_bytes(), name.as_bytes()) {
-                lines.extend_from_slice(b"* LSUB () \"/\" ");
-                push_astring(&mut lines, name.as_bytes());
-                lines.extend_from_slice(b"\r\n");
-            }
-        }
-        self.out.line(&lines);
-        self.tagged(tag, "OK", "LSUB completed");
+        let options = ListOptions { lsub: true, subscribed_only: true, ..ListOptions::default() };
+        self.list(tag, &list_text_mailbox(reference), &[&list_text_pattern(pattern)], &options).await
     }
 
-    /// STATUS folds the mailbox's log into a throw-away index (the selected one if it is the same).
+    /// LIST, LSUB and LIST-EXTENDED (RFC 5258) with LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154),
+    /// for one or more patterns, then the tagged status.
+    pub(super) async fn list(&mut self, tag: &str, reference: &str, patterns: &[&str], options: &ListOptions) {
+        let verb = if options.lsub { "LSUB" } else { "LIST" };
+        for pattern in patterns {
+            match self.list_untagged(reference, pattern, options).await {
+                Ok(()) => {}
+                Err(ListFailure::Unsupported) => return self.tagged(tag, "BAD", "status item not supported"),
+                Err(ListFailure::Mail(e)) => return self.storage_failure(tag, &e),
+            }
+        }
+        self.tagged(tag, "OK", &format!("{verb} completed"));
+    }
+
+    async fn list_untagged(&mut self, reference: &str, pattern: &str, options: &ListOptions) -> Result<(), ListFailure> {
+        let user = self.user.clone().expect("authenticated");
+        let verb = if options.lsub { "LSUB" } else { "LIST" };
+        if pattern.is_empty() && !options.lsub {
+            self.out.line(format!("* LIST (\\Noselect) \"{SEPARATOR}\" \"\"\r\n").as_bytes());
+            return Ok(());
+        }
+        let full = format!("{reference}{pattern}");
+        let (list, _) = user.mailbox_list().await.map_err(ListFailure::Mail)?;
+        for (name, entry) in &list.mailboxes {
+            if !wildcard_match(full.as_bytes(), name.as_bytes())
+                || (options.subscribed_only && !entry.subscribed)
+                || (options.special_use_only && entry.special_use.is_none())
+            {
+                continue;
+            }
+            let prefix = format!("{name}{SEPARATOR}");
+            let children = list.mailboxes.range(prefix.clone()..).next().is_some_and(|(n, _)| n.starts_with(&prefix));
+            let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
+            if let Some(special) = &entry.special_use {
+                attrs.push(special);
+            }
+            if options.return_subscribed && entry.subscribed {
+                attrs.push("\\Subscribed");
+            }
+            let mut line = format!("* {verb} ({}) \"{SEPARATOR}\" ", attrs.join(" ")).into_bytes();
+            push_astring(&mut line, name.as_bytes());
+            line.extend_from_slice(b"\r\n");
+            self.out.line(&line);
+            if !options.status.is_empty() {
+                let status = status_line(&user, name, entry, &options.status).await.map_err(ListFailure::Mail)?;
+                self.out.line(&status.ok_or(ListFailure::Unsupported)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// STATUS folds the mailbox's log into a throw-away index.
     pub(super) async fn status(&mut self, tag: &str, mailbox: &Mailbox<'_>, items: &[StatusDataItemName]) {
         let user = self.user.clone().expect("authenticated");
         let Some(name) = mailbox_name(mailbox) else {
@@ -85,36 +115,84 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(entry) => entry,
             Err(e) => return self.storage_failure(tag, &e),
         };
-        let mut index = Index::new();
-        if let Err(e) = user.refresh(&entry, &mut index, |_, _| {}).await {
-            return self.storage_failure(tag, &e);
-        }
-        let mut parts = Vec::new();
-        for item in items {
-            match item {
-                StatusDataItemName::Messages => parts.push(format!("MESSAGES {}", index.exists())),
-                StatusDataItemName::Recent => parts.push("RECENT 0".to_string()),
-                StatusDataItemName::UidNext => parts.push(format!("UIDNEXT {}", index.uidnext)),
-                StatusDataItemName::UidValidity => parts.push(format!("UIDVALIDITY {}", entry.uidvalidity)),
-                StatusDataItemName::Unseen => {
-                    let unseen = index.entries.iter().filter(|e| e.flags & flag::SEEN == 0).count();
-                    parts.push(format!("UNSEEN {unseen}"));
-                }
-                StatusDataItemName::Deleted => {
-                    let deleted = index.entries.iter().filter(|e| e.flags & flag::DELETED != 0).count();
-                    parts.push(format!("DELETED {deleted}"));
-                }
-                StatusDataItemName::HighestModSeq => parts.push(format!("HIGHESTMODSEQ {}", index.highest_modseq.max(1))),
-                _ => return self.tagged(tag, "BAD", "status item not supported"),
+        match status_line(&user, &name, &entry, items).await {
+            Ok(Some(line)) => {
+                self.out.line(&line);
+                self.tagged(tag, "OK", "STATUS completed");
             }
+            Ok(None) => self.tagged(tag, "BAD", "status item not supported"),
+            Err(e) => self.storage_failure(tag, &e),
         }
-        drop(index);
-        let mut line = b"* STATUS ".to_vec();
-        push_astring(&mut line, name.as_bytes());
-        line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
-        self.out.line(&line);
-        self.tagged(tag, "OK", "STATUS completed");
     }
+}
+
+/// Why a LIST failed.
+enum ListFailure {
+    Unsupported,
+    Mail(crate::mail::MailError),
+}
+
+/// Options of a LIST command (RFC 5258 selection and return options).
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// LSUB rather than LIST.
+    pub lsub: bool,
+    /// Selection option SUBSCRIBED.
+    pub subscribed_only: bool,
+    /// Selection option SPECIAL-USE.
+    pub special_use_only: bool,
+    /// Return option SUBSCRIBED.
+    pub return_subscribed: bool,
+    /// Return option STATUS (RFC 5819).
+    pub status: Vec<StatusDataItemName>,
+}
+
+/// The reference argument of LIST/LSUB as text.
+pub(super) fn list_text_mailbox(reference: &Mailbox<'_>) -> String {
+    match reference {
+        Mailbox::Inbox => "INBOX".to_string(),
+        Mailbox::Other(o) => String::from_utf8_lossy(o.as_ref()).into_owned(),
+    }
+}
+
+/// The pattern argument of LIST/LSUB as text.
+pub(super) fn list_text_pattern(pattern: &ListMailbox<'_>) -> String {
+    match pattern {
+        ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
+        ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
+    }
+}
+
+/// `* STATUS name (...)` for a mailbox; `None` if an item is not supported.
+async fn status_line(
+    user: &crate::mail::UserStore,
+    name: &str,
+    entry: &crate::mail::MailboxEntry,
+    items: &[StatusDataItemName],
+) -> Result<Option<Vec<u8>>, crate::mail::MailError> {
+    let mut index = Index::new();
+    user.refresh(entry, &mut index, |_, _| {}).await?;
+    let mut parts = Vec::new();
+    for item in items {
+        parts.push(match item {
+            StatusDataItemName::Messages => format!("MESSAGES {}", index.exists()),
+            StatusDataItemName::Recent => "RECENT 0".to_string(),
+            StatusDataItemName::UidNext => format!("UIDNEXT {}", index.uidnext),
+            StatusDataItemName::UidValidity => format!("UIDVALIDITY {}", entry.uidvalidity),
+            StatusDataItemName::Unseen => {
+                format!("UNSEEN {}", index.entries.iter().filter(|e| e.flags & flag::SEEN == 0).count())
+            }
+            StatusDataItemName::Deleted => {
+                format!("DELETED {}", index.entries.iter().filter(|e| e.flags & flag::DELETED != 0).count())
+            }
+            StatusDataItemName::HighestModSeq => format!("HIGHESTMODSEQ {}", index.highest_modseq.max(1)),
+            _ => return Ok(None),
+        });
+    }
+    let mut line = b"* STATUS ".to_vec();
+    push_astring(&mut line, name.as_bytes());
+    line.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+    Ok(Some(line))
 }
 
 fn user_selected_is(name: &str, selected: &super::session::Selected) -> bool {

@@ -3,6 +3,7 @@
 
 mod fetch;
 mod idle;
+mod list_extended;
 mod mailboxes;
 mod messages;
 mod search;
@@ -13,4 +14,4 @@ mod session;
 pub use session::serve;
 
 /// Capabilities advertised: only what is implemented.
-pub const CAPABILITIES: &str = "IMAP4rev1 AUTH=PLAIN LITERAL+ UNSELECT IDLE MOVE NAMESPACE ID ENABLE CONDSTORE";
+pub const CAPABILITIES: &str = "IMAP4rev1 AUTH=PLAIN LITERAL+ UNSELECT IDLE MOVE NAMESPACE ID ENABLE CONDSTORE LIST-EXTENDED LIST-STATUS SPECIAL-USE";

@@ -9,11 +9,12 @@ use imap_types::extensions::enable::CapabilityEnable;
 use base64::Engine;
 use imap_types::auth::AuthMechanism;
 use imap_types::core::AString;
-use imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_types::mailbox::Mailbox;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::input::{Incoming, Input};
-use super::output::{push_astring, Output};
+use super::output::Output;
+use super::mailboxes::{list_text_mailbox, list_text_pattern, ListOptions};
 use super::{fetch, CAPABILITIES};
 use crate::env::Io;
 use crate::mail::index::{Change, Index, Op};
@@ -96,6 +97,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 Incoming::Append { command, length } => self.append(command, length).await?,
                 Incoming::Command(command) => self.command(command).await?,
+                Incoming::ListExtended(list) => {
+                    if self.user.is_none() {
+                        self.tagged(&list.tag, "NO", "log in first");
+                    } else {
+                        let patterns: Vec<&str> = list.patterns.iter().map(String::as_str).collect();
+                        self.list(&list.tag, &list.reference, &patterns, &list.options).await;
+                    }
+                    Next::Continue
+                }
             };
             self.out.flush().await?;
             if let Next::Close = next {
@@ -195,7 +205,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let user = self.user.clone().expect("checked authenticated above");
                 match mailbox_name(&mailbox) {
                     Some(name) if name == "INBOX" => self.tagged(&tag, "NO", "[ALREADYEXISTS] INBOX always exists"),
-                    Some(name) => match user.create_mailbox(name.trim_end_matches('/')).await {
+                    Some(name) => match user.create_mailbox(name.trim_end_matches(crate::mail::SEPARATOR)).await {
                         Ok(_) => self.tagged(&tag, "OK", "CREATE completed"),
                         Err(e) => self.storage_failure(&tag, &e),
                     },
@@ -210,7 +220,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.condstore |= parameters.contains(&SelectParameter::CondStore);
                 self.select(&tag, &mailbox, true).await
             }
-            CommandBody::List { reference, mailbox_wildcard } => self.list(&tag, &reference, &mailbox_wildcard).await,
+            CommandBody::List { reference, mailbox_wildcard } => {
+                let (reference, pattern) = (list_text_mailbox(&reference), list_text_pattern(&mailbox_wildcard));
+                self.list(&tag, &reference, &[&pattern], &ListOptions::default()).await
+            }
             CommandBody::Delete { mailbox } => self.delete(&tag, &mailbox).await,
             CommandBody::Rename { from, to } => self.rename(&tag, &from, &to).await,
             CommandBody::Subscribe { mailbox } => self.subscribe(&tag, &mailbox, true).await,
@@ -222,7 +235,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.tagged(&tag, "OK", "ID completed");
             }
             CommandBody::Namespace => {
-                self.out.line(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
+                self.out.line(b"* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
                 self.tagged(&tag, "OK", "NAMESPACE completed");
             }
             CommandBody::Enable { capabilities } => {
@@ -388,37 +401,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(())
     }
 
-    async fn list(&mut self, tag: &str, reference: &Mailbox<'_>, pattern: &ListMailbox<'_>) {
-        let user = self.user.clone().expect("list runs only when authenticated");
-        let pattern = match pattern {
-            ListMailbox::Token(t) => String::from_utf8_lossy(t.as_ref()).into_owned(),
-            ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
-        };
-        let reference = match reference {
-            Mailbox::Inbox => "INBOX".to_string(),
-            Mailbox::Other(o) => String::from_utf8_lossy(o.as_ref()).into_owned(),
-        };
-        if pattern.is_empty() {
-            self.out.line(b"* LIST (\\Noselect) \"/\" \"\"\r\n");
-            return self.tagged(tag, "OK", "LIST completed");
-        }
-        let full = format!("{reference}{pattern}");
-        let list = match user.mailbox_list().await {
-            Ok((list, _)) => list,
-            Err(e) => return self.storage_failure(tag, &e),
-        };
-        let mut lines = Vec::new();
-        for name in list.mailboxes.keys() {
-            if wildcard_match(full.as_bytes(), name.as_bytes()) {
-                lines.extend_from_slice(b"* LIST () \"/\" ");
-                push_astring(&mut lines, name.as_bytes());
-                lines.extend_from_slice(b"\r\n");
-            }
-        }
-        self.out.line(&lines);
-        self.tagged(tag, "OK", "LIST completed");
-    }
-
     /// APPEND: the message literal streams from the socket to storage one chunk at a time, through
     /// the MIME scanner; the message exists once its log operation is written, and only then is OK sent.
     async fn append(&mut self, command: Command<'static>, length: u32) -> std::io::Result<Next> {
@@ -539,7 +521,7 @@ fn unix_seconds(server: &Server) -> i64 {
         .unwrap_or(0)
 }
 
-/// IMAP LIST matching: `*` matches anything, `%` anything but the separator `/`. Dynamic
+/// IMAP LIST matching: `*` matches anything, `%` anything but the hierarchy separator. Dynamic
 /// programming over (pattern, name) positions, so hostile patterns cost O(pattern x name).
 pub(crate) fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
     // reach[j]: the pattern prefix consumed so far matches name[..j].
@@ -551,7 +533,7 @@ pub(crate) fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
             b'*' | b'%' => {
                 let mut on = false;
                 for j in 0..=name.len() {
-                    on = reach[j] || (on && j > 0 && (p == b'*' || name[j - 1] != b'/'));
+                    on = reach[j] || (on && j > 0 && (p == b'*' || name[j - 1] != crate::mail::SEPARATOR as u8));
                     next[j] = on;
                 }
             }
@@ -572,13 +554,13 @@ mod tests {
 
     #[test]
     fn list_wildcards_follow_rfc3501() {
-        assert!(wildcard_match(b"*", b"a/b"));
-        assert!(!wildcard_match(b"%", b"a/b"));
-        assert!(wildcard_match(b"a/%", b"a/b"));
+        assert!(wildcard_match(b"*", b"a.b"));
+        assert!(!wildcard_match(b"%", b"a.b"));
+        assert!(wildcard_match(b"a.%", b"a.b"));
         assert!(wildcard_match(b"INBOX", b"INBOX"));
         assert!(!wildcard_match(b"IN", b"INBOX"));
-        assert!(wildcard_match(b"%/%", b"a/b"));
-        assert!(!wildcard_match(b"a%", b"a/b"));
+        assert!(wildcard_match(b"%.%", b"a.b"));
+        assert!(!wildcard_match(b"a%", b"a.b"));
         let hostile = b"*a".repeat(200);
         assert!(!wildcard_match(&hostile, &b"a".repeat(150)));
     }

@@ -51,9 +51,18 @@ pub struct MailboxEntry {
     pub uidvalidity: u32,
     /// Whether the user subscribed to it.
     pub subscribed: bool,
+    /// RFC 6154 special use (`\\Sent`, ...), if any.
+    pub special_use: Option<String>,
 }
 
-/// The user's mailboxes by name (UTF-8, `/` as hierarchy separator).
+/// The hierarchy separator of mailbox names (Dovecot's and Aerogramme's, which the trace's clients used).
+pub const SEPARATOR: char = '.';
+
+/// Mailboxes every new user gets, with their RFC 6154 special use.
+pub const SPECIAL_MAILBOXES: [(&str, &str); 5] =
+    [("Archive", "\\Archive"), ("Drafts", "\\Drafts"), ("Junk", "\\Junk"), ("Sent", "\\Sent"), ("Trash", "\\Trash")];
+
+/// The user's mailboxes by name (UTF-8, [`SEPARATOR`] between hierarchy levels).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MailboxList {
     /// Name to entry.
@@ -205,9 +214,17 @@ impl UserStore {
             }
             token = Some(row.ct);
         }
-        if !list.mailboxes.contains_key("INBOX") {
-            let entry = self.new_entry();
-            list.mailboxes.insert("INBOX".to_string(), entry);
+        if token.is_none() {
+            // A new user: INBOX and the special-use mailboxes clients expect.
+            list.mailboxes.insert("INBOX".to_string(), self.new_entry());
+            for (name, special) in SPECIAL_MAILBOXES {
+                let mut entry = self.new_entry();
+                entry.special_use = Some(special.to_string());
+                list.mailboxes.insert(name.to_string(), entry);
+            }
+            token = Some(self.write_list(&list, token.as_ref()).await?);
+        } else if !list.mailboxes.contains_key("INBOX") {
+            list.mailboxes.insert("INBOX".to_string(), self.new_entry());
             token = Some(self.write_list(&list, token.as_ref()).await?);
         }
         Ok((list, token))
@@ -215,7 +232,7 @@ impl UserStore {
 
     fn new_entry(&self) -> MailboxEntry {
         let uidvalidity = u32::from_be_bytes(self.env.random()) | 1;
-        MailboxEntry { id: self.env.random(), uidvalidity, subscribed: true }
+        MailboxEntry { id: self.env.random(), uidvalidity, subscribed: true, special_use: None }
     }
 
     async fn write_list(&self, list: &MailboxList, ct: Option<&CausalityToken>) -> Result<CausalityToken, MailError> {
@@ -267,7 +284,7 @@ impl UserStore {
         if list.mailboxes.contains_key(to) {
             return Err(MailError::MailboxExists);
         }
-        let child_prefix = format!("{from}/");
+        let child_prefix = format!("{from}{SEPARATOR}");
         let moved: Vec<String> = list
             .mailboxes
             .keys()
