@@ -297,3 +297,29 @@ async fn list_shows_special_use_hierarchy_and_status() {
     assert_eq!(special.len(), 6, "five special-use mailboxes and the tagged OK: {special:?}");
     assert!(tagged(&c.run("g7", "LIST \"\" \"*\" RETURN (BOGUS)").await).starts_with("g7 BAD"));
 }
+
+#[tokio::test]
+async fn uidplus_codes_and_uid_expunge() {
+    let addr = start(Limits::default()).await;
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("h1", "LOGIN alice alice-pw").await).starts_with("h1 OK"));
+    for i in 0..3 {
+        let message = format!("Subject: m{i}\r\n\r\nbody {i}\r\n");
+        c.send(format!("h2{i} APPEND INBOX {{{}+}}\r\n{message}\r\n", message.len()).as_bytes()).await;
+        let reply = c.until(&format!("h2{i}")).await;
+        assert!(tagged(&reply).contains(&format!("[APPENDUID ")), "{reply:?}");
+        assert!(tagged(&reply).contains(&format!(" {}] APPEND", i + 1)), "{reply:?}");
+    }
+    assert!(tagged(&c.run("h3", "SELECT INBOX").await).starts_with("h3 OK"));
+    let copy = c.run("h4", "UID COPY 2:3 Archive").await;
+    assert!(tagged(&copy).contains("[COPYUID ") && tagged(&copy).contains(" 2:3 1:2] COPY"), "{copy:?}");
+    assert!(tagged(&c.run("h5", "STORE 1:2 +FLAGS.SILENT (\\Deleted)").await).starts_with("h5 OK"));
+    let expunge = c.run("h6", "UID EXPUNGE 2").await;
+    assert_eq!(expunge[0], "* 2 EXPUNGE\r\n", "only UID 2 goes: {expunge:?}");
+    assert!(tagged(&expunge).starts_with("h6 OK"));
+    let moved = c.run("h7", "MOVE 1 Trash").await;
+    assert!(moved[0].starts_with("* OK [COPYUID "), "{moved:?}");
+    assert!(moved.contains(&"* 1 EXPUNGE\r\n".to_string()), "{moved:?}");
+    let status = c.run("h8", "STATUS Trash (MESSAGES UIDNEXT)").await;
+    assert_eq!(status[0], "* STATUS Trash (MESSAGES 1 UIDNEXT 2)\r\n");
+}

@@ -7,6 +7,7 @@ use imap_types::sequence::SequenceSet;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
+use super::output::uid_set;
 use super::session::{mailbox_name, Session};
 use crate::mail::index::{flag, Change, Op};
 use crate::mail::{MailError, MessageRecord};
@@ -141,6 +142,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let exists = selected.index.exists();
         let mut appends = Vec::new();
         let mut expunges = Vec::new();
+        // Source UIDs and copy ids, for COPYUID: 20 bytes a message, bounded by the selection.
+        let mut copied: Vec<(u32, [u8; 16])> = Vec::new();
         for seq in 1..=exists {
             if !self.matches(set, uid, seq) {
                 continue;
@@ -155,6 +158,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     index.flag_names(e.flags).map(str::to_string).collect()
                 };
                 appends.push(Op::Append { message: copy, size: e.size, internal_date: e.internal_date, flags: names });
+                copied.push((e.uid, copy));
                 if is_move {
                     expunges.push(Op::Expunge { message: e.message });
                 }
@@ -174,6 +178,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = user.log_append_batch(&dest, &appends, None).await {
             return self.storage_failure(tag, &e);
         }
+        drop(appends);
+        let ids: Vec<[u8; 16]> = copied.iter().map(|(_, id)| *id).collect();
+        let copyuid = match user.uids_of(&dest, &ids).await {
+            Ok(dest_uids) if !copied.is_empty() && dest_uids.iter().all(|u| *u > 0) => {
+                let src: Vec<u32> = copied.iter().map(|(u, _)| *u).collect();
+                Some(format!("[COPYUID {} {} {}]", dest.uidvalidity, uid_set(&src), uid_set(&dest_uids)))
+            }
+            _ => None,
+        };
+        drop((ids, copied));
+        if is_move {
+            if let Some(code) = &copyuid {
+                self.out.line(format!("* OK {code} moved\r\n").as_bytes());
+            }
+        }
         for chunk in expunges.chunks(BATCH) {
             let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
             if let Err(e) = user.log_append_batch(&source, chunk, cursor.as_deref()).await {
@@ -188,7 +207,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = self.refresh_selected().await {
             return self.storage_failure(tag, &e);
         }
-        self.tagged(tag, "OK", if is_move { "MOVE completed" } else { "COPY completed" });
+        match (is_move, copyuid) {
+            (false, Some(code)) => self.tagged(tag, "OK", &format!("{code} COPY completed")),
+            (false, None) => self.tagged(tag, "OK", "COPY completed"),
+            (true, _) => self.tagged(tag, "OK", "MOVE completed"),
+        }
     }
 
     /// Refresh that leaves out the FETCH responses of a silent STORE.

@@ -263,6 +263,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Move { sequence_set, mailbox, uid } if selected => {
                 self.copy(&tag, &sequence_set, &mailbox, uid, true).await
             }
+            CommandBody::ExpungeUid { sequence_set } if selected => match self.expunge(Some(&sequence_set)).await {
+                Ok(()) => match self.refresh_selected().await {
+                    Ok(()) => self.tagged(&tag, "OK", "UID EXPUNGE completed"),
+                    Err(e) => self.storage_failure(&tag, &e),
+                },
+                Err(e) => self.storage_failure(&tag, &e),
+            },
             CommandBody::Expunge if selected => match self.expunge(None).await {
                 Ok(()) => match self.refresh_selected().await {
                     Ok(()) => self.tagged(&tag, "OK", "EXPUNGE completed"),
@@ -297,6 +304,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | CommandBody::Copy { .. }
             | CommandBody::Move { .. }
             | CommandBody::Expunge
+            | CommandBody::ExpungeUid { .. }
             | CommandBody::Search { .. }
             | CommandBody::Idle => {
                 self.tagged(&tag, "BAD", "no mailbox selected")
@@ -475,7 +483,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None => unix_seconds(&self.server),
         };
         let flag_names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        let result: Result<(), MailError> = async {
+        let result: Result<[u8; 16], MailError> = async {
             let message = *writer_message(&writer);
             let body = writer.finish().await?;
             let meta = scanner.finish();
@@ -488,17 +496,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if let Err(e) = user.notify(&entry).await {
                 tracing::debug!(error = %e, "notify failed");
             }
-            Ok(())
+            Ok(message)
         }
         .await;
         match result {
-            Ok(()) => {
+            Ok(message) => {
+                let mut uid = 0;
                 if self.selected.as_ref().map(|s| s.entry.id) == Some(entry.id) {
                     if let Err(e) = self.refresh_selected().await {
                         tracing::debug!(error = %e, "refresh after append failed");
                     }
+                    let index = &self.selected.as_ref().expect("checked just above").index;
+                    uid = index.entries.iter().rev().find(|e| e.message == message).map_or(0, |e| e.uid);
+                } else if let Ok(uids) = user.uids_of(&entry, &[message]).await {
+                    uid = uids[0];
                 }
-                self.tagged(&tag, "OK", "APPEND completed");
+                if uid > 0 {
+                    self.tagged(&tag, "OK", &format!("[APPENDUID {} {uid}] APPEND completed", entry.uidvalidity));
+                } else {
+                    self.tagged(&tag, "OK", "APPEND completed");
+                }
             }
             Err(e) => self.storage_failure(&tag, &e),
         }

@@ -372,6 +372,15 @@ impl UserStore {
         }
     }
 
+    /// The UIDs that `messages` got in `mailbox` (0 for one not found), folding its log into a
+    /// throw-away index: for UIDPLUS answers about a mailbox that is not selected.
+    pub async fn uids_of(&self, mailbox: &MailboxEntry, messages: &[[u8; 16]]) -> Result<Vec<u32>, MailError> {
+        let mut index = Index::new();
+        self.refresh(mailbox, &mut index, |_, _| {}).await?;
+        let by_id: BTreeMap<[u8; 16], u32> = index.entries.iter().map(|e| (e.message, e.uid)).collect();
+        Ok(messages.iter().map(|m| by_id.get(m).copied().unwrap_or(0)).collect())
+    }
+
     /// Writes a message's metadata record.
     pub async fn put_record(&self, message: &[u8; 16], record: &MessageRecord) -> Result<(), MailError> {
         let pk = layout::meta_partition(&self.user);
