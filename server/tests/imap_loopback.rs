@@ -323,3 +323,16 @@ async fn uidplus_codes_and_uid_expunge() {
     let status = c.run("h8", "STATUS Trash (MESSAGES UIDNEXT)").await;
     assert_eq!(status[0], "* STATUS Trash (MESSAGES 1 UIDNEXT 2)\r\n");
 }
+
+#[tokio::test]
+async fn mailbox_names_are_modified_utf7_unless_utf8_is_enabled() {
+    let addr = start(Limits::default()).await;
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("i1", "LOGIN alice alice-pw").await).starts_with("i1 OK"));
+    assert!(tagged(&c.run("i2", "CREATE \"Caf&AOk-\"").await).starts_with("i2 OK"));
+    let list = c.run("i3", "LIST \"\" \"Caf*\"").await;
+    assert_eq!(list[0], "* LIST (\\HasNoChildren) \".\" Caf&AOk-\r\n");
+    assert_eq!(c.run("i4", "ENABLE UTF8=ACCEPT").await[0], "* ENABLED UTF8=ACCEPT\r\n");
+    let list = c.run("i5", "LIST \"\" \"Caf*\"").await;
+    assert!(list[0].starts_with("* LIST (\\HasNoChildren) \".\" {5}"), "UTF-8 name as a literal: {list:?}");
+}

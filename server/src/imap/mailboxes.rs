@@ -5,14 +5,14 @@ use imap_types::status::StatusDataItemName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::output::push_astring;
-use super::session::{mailbox_name, wildcard_match, Session};
+use super::session::{wildcard_match, Session};
 use crate::mail::index::{flag, Index};
 use crate::mail::SEPARATOR;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn delete(&mut self, tag: &str, mailbox: &Mailbox<'_>) {
         let user = self.user.clone().expect("authenticated");
-        match mailbox_name(mailbox) {
+        match self.name_of(mailbox) {
             Some(name) if name == "INBOX" => self.tagged(tag, "NO", "INBOX cannot be deleted"),
             Some(name) => {
                 if self.selected.as_ref().is_some_and(|s| user_selected_is(&name, s)) {
@@ -29,7 +29,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn rename(&mut self, tag: &str, from: &Mailbox<'_>, to: &Mailbox<'_>) {
         let user = self.user.clone().expect("authenticated");
-        let (Some(from), Some(to)) = (mailbox_name(from), mailbox_name(to)) else {
+        let (Some(from), Some(to)) = (self.name_of(from), self.name_of(to)) else {
             return self.tagged(tag, "NO", "mailbox names must be UTF-8");
         };
         match user.rename_mailbox(&from, &to).await {
@@ -40,7 +40,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn subscribe(&mut self, tag: &str, mailbox: &Mailbox<'_>, on: bool) {
         let user = self.user.clone().expect("authenticated");
-        let Some(name) = mailbox_name(mailbox) else {
+        let Some(name) = self.name_of(mailbox) else {
             return self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
         };
         match user.set_subscribed(&name, on).await {
@@ -51,7 +51,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     pub(super) async fn lsub(&mut self, tag: &str, reference: &Mailbox<'_>, pattern: &ListMailbox<'_>) {
         let options = ListOptions { lsub: true, subscribed_only: true, ..ListOptions::default() };
-        self.list(tag, &list_text_mailbox(reference), &[&list_text_pattern(pattern)], &options).await
+        self.list(tag, &self.list_text(reference), &[&self.pattern_text(pattern)], &options).await
     }
 
     /// LIST, LSUB and LIST-EXTENDED (RFC 5258) with LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154),
@@ -94,11 +94,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 attrs.push("\\Subscribed");
             }
             let mut line = format!("* {verb} ({}) \"{SEPARATOR}\" ", attrs.join(" ")).into_bytes();
-            push_astring(&mut line, name.as_bytes());
+            let shown = self.name_out(name);
+            push_astring(&mut line, shown.as_bytes());
             line.extend_from_slice(b"\r\n");
             self.out.line(&line);
             if !options.status.is_empty() {
-                let status = status_line(&user, name, entry, &options.status).await.map_err(ListFailure::Mail)?;
+                let status = status_line(&user, &shown, entry, &options.status).await.map_err(ListFailure::Mail)?;
                 self.out.line(&status.ok_or(ListFailure::Unsupported)?);
             }
         }
@@ -108,14 +109,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// STATUS folds the mailbox's log into a throw-away index.
     pub(super) async fn status(&mut self, tag: &str, mailbox: &Mailbox<'_>, items: &[StatusDataItemName]) {
         let user = self.user.clone().expect("authenticated");
-        let Some(name) = mailbox_name(mailbox) else {
+        let Some(name) = self.name_of(mailbox) else {
             return self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
         };
         let entry = match user.find_mailbox(&name).await {
             Ok(entry) => entry,
             Err(e) => return self.storage_failure(tag, &e),
         };
-        match status_line(&user, &name, &entry, items).await {
+        match status_line(&user, &self.name_out(&name), &entry, items).await {
             Ok(Some(line)) => {
                 self.out.line(&line);
                 self.tagged(tag, "OK", "STATUS completed");

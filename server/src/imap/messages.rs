@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
 use super::output::uid_set;
-use super::session::{mailbox_name, Session};
+use super::session::Session;
 use crate::mail::index::{flag, Change, Op};
 use crate::mail::{MailError, MessageRecord};
 
@@ -126,7 +126,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// COPY / MOVE: each message gets a new id in the destination whose record shares the body.
     pub(super) async fn copy(&mut self, tag: &str, set: &SequenceSet, mailbox: &Mailbox<'_>, uid: bool, is_move: bool) {
         let user = self.user.clone().expect("selected implies authenticated");
-        let Some(name) = mailbox_name(mailbox) else {
+        let Some(name) = self.name_of(mailbox) else {
             return self.tagged(tag, "NO", "[TRYCREATE] no such mailbox");
         };
         let dest = match user.find_mailbox(&name).await {

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::input::{Incoming, Input};
 use super::output::Output;
-use super::mailboxes::{list_text_mailbox, list_text_pattern, ListOptions};
+use super::mailboxes::ListOptions;
 use super::{fetch, CAPABILITIES};
 use crate::env::Io;
 use crate::mail::index::{Change, Index, Op};
@@ -38,6 +38,8 @@ pub(super) struct Session<R, W> {
     pub selected: Option<Selected>,
     /// CONDSTORE enabled (RFC 7162): MODSEQ goes with every FETCH of flags.
     pub condstore: bool,
+    /// UTF8=ACCEPT enabled (RFC 6855): mailbox names travel as UTF-8, not modified UTF-7.
+    pub utf8: bool,
     pub peer: SocketAddr,
 }
 
@@ -52,6 +54,7 @@ pub async fn serve(server: Server, io: impl Io, peer: SocketAddr) {
         user: None,
         selected: None,
         condstore: false,
+        utf8: false,
         peer,
     };
     // An I/O error means the client is gone; there is nobody left to tell.
@@ -203,7 +206,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             _ if !authenticated => self.tagged(&tag, "NO", "log in first"),
             CommandBody::Create { mailbox } => {
                 let user = self.user.clone().expect("checked authenticated above");
-                match mailbox_name(&mailbox) {
+                match self.name_of(&mailbox) {
                     Some(name) if name == "INBOX" => self.tagged(&tag, "NO", "[ALREADYEXISTS] INBOX always exists"),
                     Some(name) => match user.create_mailbox(name.trim_end_matches(crate::mail::SEPARATOR)).await {
                         Ok(_) => self.tagged(&tag, "OK", "CREATE completed"),
@@ -221,7 +224,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.select(&tag, &mailbox, true).await
             }
             CommandBody::List { reference, mailbox_wildcard } => {
-                let (reference, pattern) = (list_text_mailbox(&reference), list_text_pattern(&mailbox_wildcard));
+                let (reference, pattern) = (self.list_text(&reference), self.pattern_text(&mailbox_wildcard));
                 self.list(&tag, &reference, &[&pattern], &ListOptions::default()).await
             }
             CommandBody::Delete { mailbox } => self.delete(&tag, &mailbox).await,
@@ -241,9 +244,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Enable { capabilities } => {
                 let mut enabled = String::from("* ENABLED");
                 for capability in capabilities.as_ref() {
-                    if let CapabilityEnable::CondStore = capability {
-                        self.condstore = true;
-                        enabled.push_str(" CONDSTORE");
+                    match capability {
+                        CapabilityEnable::CondStore => {
+                            self.condstore = true;
+                            enabled.push_str(" CONDSTORE");
+                        }
+                        CapabilityEnable::Utf8(_) => {
+                            self.utf8 = true;
+                            enabled.push_str(" UTF8=ACCEPT");
+                        }
+                        _ => {}
                     }
                 }
                 enabled.push_str("\r\n");
@@ -314,6 +324,33 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Ok(Next::Continue)
     }
 
+    /// A mailbox name from the client as stored (UTF-8): modified UTF-7 is decoded unless UTF8=ACCEPT.
+    pub(super) fn name_of(&self, mailbox: &Mailbox<'_>) -> Option<String> {
+        let name = mailbox_name(mailbox)?;
+        Some(if self.utf8 { name } else { canonical(&utf7_imap::decode_utf7_imap(name)).to_string() })
+    }
+
+    /// A stored mailbox name as the client expects it.
+    pub(super) fn name_out(&self, name: &str) -> String {
+        if self.utf8 {
+            name.to_string()
+        } else {
+            utf7_imap::encode_utf7_imap(name.to_string())
+        }
+    }
+
+    /// LIST/LSUB reference as stored text.
+    pub(super) fn list_text(&self, reference: &Mailbox<'_>) -> String {
+        let text = super::mailboxes::list_text_mailbox(reference);
+        if self.utf8 { text } else { utf7_imap::decode_utf7_imap(text) }
+    }
+
+    /// LIST/LSUB pattern as stored text.
+    pub(super) fn pattern_text(&self, pattern: &imap_types::mailbox::ListMailbox<'_>) -> String {
+        let text = super::mailboxes::list_text_pattern(pattern);
+        if self.utf8 { text } else { utf7_imap::decode_utf7_imap(text) }
+    }
+
     /// LOGIN and AUTHENTICATE PLAIN: rate limited per user and address, NO after a delay on failure.
     async fn login(&mut self, tag: &str, name: &str, password: &[u8]) {
         let inner = self.server.inner();
@@ -344,7 +381,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
         self.selected = None;
         let user = self.user.clone().expect("select runs only when authenticated");
-        let Some(name) = mailbox_name(mailbox) else {
+        let Some(name) = self.name_of(mailbox) else {
             return self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
         };
         let entry = match user.find_mailbox(&name).await {
@@ -417,12 +454,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             unreachable!("input hands over APPEND commands only as Incoming::Append")
         };
         let chunk_bytes = self.server.inner().config.limits.chunk_bytes;
-        let user = match (&self.user, mailbox_name(&mailbox)) {
+        let user = match (&self.user, self.name_of(&mailbox)) {
             (Some(user), Some(_)) => Some(user.clone()),
             _ => None,
         };
         let entry = match &user {
-            Some(user) => user.find_mailbox(&mailbox_name(&mailbox).unwrap_or_default()).await,
+            Some(user) => user.find_mailbox(&self.name_of(&mailbox).unwrap_or_default()).await,
             None => Err(MailError::NoSuchMailbox),
         };
         // Whatever happens, the literal is consumed so the connection stays in sync.
