@@ -1,110 +1,22 @@
-//! The server on real loopback TCP against fakes3: the skeleton's commands end to end, as a
-//! transcript of what a client sends and what it must get back.
+//! The server on real loopback TCP against fakes3: the commands end to end, as transcripts of what a
+//! client sends and what it must get back.
+
+mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::{Env, SeededEntropy};
-use server::storage::StorageConfig;
-use server::Server;
+use common::{tagged, Client};
+use server::config::Limits;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 async fn start(limits: Limits) -> SocketAddr {
-    start_both(limits).await.0
+    common::start(limits).await.imap
 }
 
-/// Starts fakes3 and the server; returns the IMAP and LMTP addresses.
 async fn start_both(limits: Limits) -> (SocketAddr, SocketAddr) {
-    let fake = fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
-    let (s3, k2v) = fake.serve_loopback("127.0.0.1:0", "127.0.0.1:0").await.expect("bind loopback");
-    let defaults = fakes3::Config::default();
-    let config = ServerConfig {
-        storage: StorageConfig {
-            s3_endpoint: s3.to_string(),
-            k2v_endpoint: k2v.to_string(),
-            region: defaults.region.clone(),
-            bucket: defaults.bucket.clone(),
-            key_id: defaults.key_id.clone(),
-            secret: defaults.secret.clone(),
-            max_in_flight: 8,
-            max_idle_connections: 4,
-        },
-        users: vec![UserConfig { name: "alice".into(), password: "alice-pw".into() }],
-        limits,
-        kdf: KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 },
-        hostname: "test".into(),
-    };
-    let mut env = Env::production();
-    env.entropy = Arc::new(SeededEntropy::new(1));
-    let server = Server::new(config, env);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    let lmtp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let lmtp_addr = lmtp.local_addr().expect("bound address");
-    let imap_server = server.clone();
-    tokio::spawn(async move {
-        while let Ok((io, peer)) = listener.accept().await {
-            let server = imap_server.clone();
-            tokio::spawn(async move { server.serve_imap(io, peer).await });
-        }
-    });
-    tokio::spawn(async move {
-        while let Ok((io, peer)) = lmtp.accept().await {
-            let server = server.clone();
-            tokio::spawn(async move { server.serve_lmtp(io, peer).await });
-        }
-    });
-    (addr, lmtp_addr)
-}
-
-struct Client {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let (r, w) = TcpStream::connect(addr).await.expect("connect").into_split();
-        let mut c = Client { reader: BufReader::new(r), writer: w };
-        let greeting = c.line().await;
-        assert!(greeting.starts_with("* OK"), "greeting: {greeting}");
-        c
-    }
-
-    async fn line(&mut self) -> String {
-        let mut s = String::new();
-        self.reader.read_line(&mut s).await.expect("read line");
-        s
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).await.expect("write");
-    }
-
-    /// Sends a command and returns every line up to and including the tagged one.
-    async fn run(&mut self, tag: &str, command: &str) -> Vec<String> {
-        self.send(format!("{tag} {command}\r\n").as_bytes()).await;
-        self.until(tag).await
-    }
-
-    async fn until(&mut self, tag: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let line = self.line().await;
-            assert!(!line.is_empty(), "connection closed; got {lines:?}");
-            let done = line.starts_with(&format!("{tag} "));
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
-    }
-}
-
-fn tagged(lines: &[String]) -> &str {
-    lines.last().map(String::as_str).unwrap_or("")
+    let started = common::start(limits).await;
+    (started.imap, started.lmtp)
 }
 
 #[tokio::test]
@@ -199,16 +111,8 @@ async fn lmtp_delivery_reaches_inbox_and_wakes_idle() {
     assert_eq!(&got, expected);
 }
 
-/// Reads one response line and, if it announces a literal, the literal too.
 async fn line_with_literal(c: &mut Client) -> (String, Vec<u8>) {
-    let line = c.line().await;
-    let mut literal = Vec::new();
-    if let Some(open) = line.trim_end().strip_suffix('}').and_then(|l| l.rfind('{').map(|i| l[i + 1..].to_string())) {
-        let n: usize = open.parse().expect("literal length");
-        literal = vec![0u8; n];
-        c.reader.read_exact(&mut literal).await.expect("literal");
-    }
-    (line, literal)
+    c.line_with_literal().await
 }
 
 #[tokio::test]

@@ -2,50 +2,19 @@
 //! it makes sense (logged in, the trace's mailboxes present, INBOX selected for selected-state
 //! commands), gets the status a mature server gives: OK, or the NO/BAD listed here with its reason.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use imap_codec::encode::{Encoder, Fragment};
 use imap_codec::CommandCodec;
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::{Env, SeededEntropy};
-use server::storage::StorageConfig;
-use server::Server;
+use server::config::Limits;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use traces::log::{CommandName, TraceCommand};
 
 async fn start() -> SocketAddr {
-    let fake = fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
-    let (s3, k2v) = fake.serve_loopback("127.0.0.1:0", "127.0.0.1:0").await.expect("bind loopback");
-    let d = fakes3::Config::default();
-    let config = ServerConfig {
-        storage: StorageConfig {
-            s3_endpoint: s3.to_string(),
-            k2v_endpoint: k2v.to_string(),
-            region: d.region.clone(),
-            bucket: d.bucket.clone(),
-            key_id: d.key_id.clone(),
-            secret: d.secret.clone(),
-            ..StorageConfig::default()
-        },
-        users: vec![UserConfig { name: "alice".into(), password: "alice-password".into() }],
-        limits: Limits::default(),
-        kdf: KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 },
-        hostname: "test".into(),
-    };
-    let mut env = Env::production();
-    env.entropy = Arc::new(SeededEntropy::new(3));
-    let server = Server::new(config, env);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(async move {
-        while let Ok((io, peer)) = listener.accept().await {
-            let server = server.clone();
-            tokio::spawn(async move { server.serve_imap(io, peer).await });
-        }
-    });
-    addr
+    common::start_with(Limits::default(), None, &[("alice", "alice-password")]).await.imap
 }
 
 struct Client {

@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::output::push_astring;
 use super::session::{wildcard_match, Session};
-use crate::mail::index::{flag, Index};
+use crate::mail::index::flag;
 use crate::mail::SEPARATOR;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -171,8 +171,7 @@ async fn status_line(
     entry: &crate::mail::MailboxEntry,
     items: &[StatusDataItemName],
 ) -> Result<Option<Vec<u8>>, crate::mail::MailError> {
-    let mut index = Index::new();
-    user.refresh(entry, &mut index, |_, _| {}).await?;
+    let index = user.load_index(entry).await?;
     let mut parts = Vec::new();
     for item in items {
         parts.push(match item {

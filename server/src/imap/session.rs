@@ -393,10 +393,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 tracing::debug!(error = %e, "importing deliveries failed");
             }
         }
-        let mut index = Index::new();
-        if let Err(e) = user.refresh(&entry, &mut index, |_, _| {}).await {
-            return self.storage_failure(tag, &e);
-        }
+        let index = match user.load_index(&entry).await {
+            Ok(index) => index,
+            Err(e) => return self.storage_failure(tag, &e),
+        };
         let flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
         let keywords: String = index.keywords.iter().map(|k| format!(" {k}")).collect();
         let head = format!(

@@ -69,7 +69,7 @@ pub enum Op {
 }
 
 /// One message of a selected mailbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Message id.
     pub message: [u8; 16],
@@ -98,6 +98,37 @@ pub struct Index {
     pub keywords: Vec<String>,
     /// Sort key of the last log row folded in.
     pub cursor: Option<String>,
+    /// Log operations folded in since the checkpoint this index started from.
+    pub ops_since_checkpoint: u32,
+}
+
+/// The part of an [`Index`] a checkpoint stores.
+#[derive(Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Messages.
+    pub entries: Vec<Entry>,
+    /// Next UID.
+    pub uidnext: u32,
+    /// Highest MODSEQ.
+    pub highest_modseq: u64,
+    /// Keyword table.
+    pub keywords: Vec<String>,
+    /// Sort key of the last operation included.
+    pub cursor: String,
+}
+
+impl Index {
+    /// The index a checkpoint describes.
+    pub fn from_snapshot(s: Snapshot) -> Index {
+        Index {
+            entries: s.entries,
+            uidnext: s.uidnext,
+            highest_modseq: s.highest_modseq,
+            keywords: s.keywords,
+            cursor: Some(s.cursor),
+            ops_since_checkpoint: 0,
+        }
+    }
 }
 
 impl Index {

@@ -2,6 +2,7 @@
 //! records and encrypted body chunks. Everything written is sealed under the user's secret key.
 
 pub mod body;
+pub mod checkpoint;
 pub mod index;
 pub mod layout;
 
@@ -161,11 +162,11 @@ fn context(pk: &str, sk: &str) -> Vec<u8> {
     c
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, MailError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, MailError> {
     postcard::from_bytes(bytes).map_err(|e| MailError::Corrupt { what: what.to_string(), detail: e.to_string() })
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("serialising plain data to a Vec cannot fail")
 }
 
@@ -185,11 +186,16 @@ impl UserStore {
         &self.store
     }
 
-    fn seal(&self, pk: &str, sk: &str, plain: &[u8]) -> Bytes {
+    /// The environment.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub(crate) fn seal(&self, pk: &str, sk: &str, plain: &[u8]) -> Bytes {
         Bytes::from(self.key.seal(&self.env, &context(pk, sk), plain))
     }
 
-    fn open(&self, pk: &str, sk: &str, sealed: &[u8]) -> Result<Vec<u8>, MailError> {
+    pub(crate) fn open(&self, pk: &str, sk: &str, sealed: &[u8]) -> Result<Vec<u8>, MailError> {
         Ok(self.key.open(&context(pk, sk), sealed)?)
     }
 
@@ -345,6 +351,26 @@ impl UserStore {
         index: &mut Index,
         mut on_change: impl FnMut(&Index, Change),
     ) -> Result<(), MailError> {
+        self.refresh_inner(mailbox, index, |_, _| {}, &mut on_change).await
+    }
+
+    /// [`UserStore::refresh`] that also shows `before` the state ahead of each row, with its sort key.
+    pub(crate) async fn refresh_with(
+        &self,
+        mailbox: &MailboxEntry,
+        index: &mut Index,
+        before: impl FnMut(&Index, &str),
+    ) -> Result<(), MailError> {
+        self.refresh_inner(mailbox, index, before, &mut |_, _| {}).await
+    }
+
+    async fn refresh_inner(
+        &self,
+        mailbox: &MailboxEntry,
+        index: &mut Index,
+        mut before: impl FnMut(&Index, &str),
+        on_change: &mut impl FnMut(&Index, Change),
+    ) -> Result<(), MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
         loop {
             let query = RowQuery {
@@ -359,9 +385,11 @@ impl UserStore {
             };
             let page = self.store.rows_read(&query).await?;
             for item in &page.items {
+                before(index, &item.sk);
                 for value in item.values.iter().flatten() {
                     let op: Op = decode("log op", &self.open(&pk, &item.sk, value)?)?;
                     let change = index.apply(&op);
+                    index.ops_since_checkpoint += 1;
                     on_change(index, change);
                 }
                 index.cursor = Some(item.sk.clone());
@@ -375,8 +403,7 @@ impl UserStore {
     /// The UIDs that `messages` got in `mailbox` (0 for one not found), folding its log into a
     /// throw-away index: for UIDPLUS answers about a mailbox that is not selected.
     pub async fn uids_of(&self, mailbox: &MailboxEntry, messages: &[[u8; 16]]) -> Result<Vec<u32>, MailError> {
-        let mut index = Index::new();
-        self.refresh(mailbox, &mut index, |_, _| {}).await?;
+        let index = self.load_index(mailbox).await?;
         let by_id: BTreeMap<[u8; 16], u32> = index.entries.iter().map(|e| (e.message, e.uid)).collect();
         Ok(messages.iter().map(|m| by_id.get(m).copied().unwrap_or(0)).collect())
     }

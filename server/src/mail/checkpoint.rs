@@ -1,0 +1,106 @@
+//! Checkpoints: a mailbox's folded state sealed into one S3 object, so that loading a mailbox reads
+//! one object and the log's tail instead of its whole history, and old log rows can be deleted.
+//!
+//! Several instances may append to a log at once, each with its own clock, so a checkpoint only
+//! covers operations older than [`LAG`]: an operation that arrives later with an older sort key
+//! would otherwise fall below a checkpoint and be missed (Aerogramme uses the same rule). The
+//! clocks of instances serving one user are assumed to agree within that lag.
+
+use std::time::Duration;
+
+use super::index::{Index, Snapshot};
+use super::{decode, encode, layout, MailError, MailboxEntry, UserStore};
+use crate::storage::RowQuery;
+
+/// Operations a log tail may hold before a new checkpoint is written.
+pub const EVERY_OPS: u32 = 256;
+/// Age an operation must have before a checkpoint covers it.
+pub const LAG: Duration = Duration::from_secs(60);
+/// Checkpoints kept per mailbox (the newest ones).
+const KEEP: usize = 2;
+
+fn prefix(user: &str, mailbox: &MailboxEntry) -> String {
+    format!("{user}/ckpt/{}/", layout::hex_id(&mailbox.id))
+}
+
+/// Milliseconds of a log sort key (its first 16 hex digits).
+fn sort_key_ms(sk: &str) -> u64 {
+    sk.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0)
+}
+
+impl UserStore {
+    /// Loads a mailbox: its newest checkpoint, then the log after it. Writes a new checkpoint
+    /// when the tail was long, and deletes the log rows and checkpoints it replaces.
+    pub async fn load_index(&self, mailbox: &MailboxEntry) -> Result<Index, MailError> {
+        let prefix = prefix(self.user_id(), mailbox);
+        let listed = self.store().blob_list(&prefix, None, 100).await?;
+        let mut index = match listed.keys.last() {
+            Some((key, _)) => {
+                let sealed = self.store().blob_get(key, None).await?;
+                let snapshot: Snapshot = decode("checkpoint", &self.open(key, "", &sealed)?)?;
+                Index::from_snapshot(snapshot)
+            }
+            None => Index::new(),
+        };
+        // Fold the tail; remember the state just before the first operation younger than LAG.
+        let now_ms = self.env().clock.now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let cutoff_ms = now_ms.saturating_sub(LAG.as_millis() as u64);
+        let mut covered: Option<Index> = None;
+        let mut young = false;
+        self.refresh_with(mailbox, &mut index, |index, sk| {
+            if !young && sort_key_ms(sk) > cutoff_ms {
+                young = true;
+                if index.ops_since_checkpoint >= EVERY_OPS {
+                    covered = Some(index.clone());
+                }
+            }
+        })
+        .await?;
+        if !young && index.ops_since_checkpoint >= EVERY_OPS {
+            covered = Some(index.clone());
+        }
+        if let Some(state) = covered {
+            // Best effort: a failed checkpoint only means the next load reads a longer tail.
+            if let Err(e) = self.write_checkpoint(mailbox, state, &listed.keys).await {
+                tracing::debug!(error = %e, "checkpoint failed");
+            }
+            index.ops_since_checkpoint = 0;
+        }
+        Ok(index)
+    }
+
+    async fn write_checkpoint(&self, mailbox: &MailboxEntry, state: Index, old: &[(String, u64)]) -> Result<(), MailError> {
+        let Some(cursor) = state.cursor.clone() else { return Ok(()) };
+        let key = format!("{}{cursor}", prefix(self.user_id(), mailbox));
+        let snapshot = Snapshot {
+            entries: state.entries,
+            uidnext: state.uidnext,
+            highest_modseq: state.highest_modseq,
+            keywords: state.keywords,
+            cursor: cursor.clone(),
+        };
+        let sealed = self.seal(&key, "", &encode(&snapshot));
+        drop(snapshot);
+        self.store().blob_put(&key, sealed).await?;
+        // The log rows the checkpoint covers, then the checkpoints it supersedes.
+        let pk = layout::log_partition(self.user_id(), &mailbox.id);
+        let query = RowQuery { pk, end: Some(format!("{cursor}\0")), ..RowQuery::default() };
+        self.store().rows_delete_batch(&[query]).await?;
+        let stale = old.len().saturating_sub(KEEP - 1);
+        for (old_key, _) in &old[..stale] {
+            self.store().blob_delete(old_key).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sort_key_ms;
+
+    #[test]
+    fn sort_keys_carry_their_milliseconds() {
+        assert_eq!(sort_key_ms("00000000000003e8deadbeef"), 1000);
+        assert_eq!(sort_key_ms("bogus"), 0);
+    }
+}
