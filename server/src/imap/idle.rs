@@ -21,6 +21,43 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         });
         self.out.line(b"+ idling\r\n");
         self.out.flush().await?;
+        // Park: an idling session keeps only its log position, not the mailbox's index.
+        let cursor = {
+            let selected = self.selected.as_mut().expect("idle runs only when selected");
+            let cursor = selected.index.cursor.take();
+            selected.index = crate::mail::index::Index::default();
+            cursor
+        };
+        self.idle_wait(tag, &mut subscription, &mut deliveries, cursor).await
+    }
+
+    /// Brings the parked index back to `cursor`'s state; false if that is no longer possible.
+    async fn unpark(&mut self, cursor: &Option<String>) -> bool {
+        let user = self.user.clone().expect("idle runs only when selected");
+        let Some(selected) = self.selected.as_mut() else { return false };
+        if selected.index.uidnext > 0 {
+            return true; // not parked (a parked index is the zero default)
+        }
+        match Box::pin(user.load_index_at(&selected.entry, cursor.as_deref())).await {
+            Ok(Some(index)) => {
+                selected.index = index;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "reloading the index after idle failed");
+                false
+            }
+        }
+    }
+
+    async fn idle_wait(
+        &mut self,
+        tag: &str,
+        subscription: &mut crate::watch::Subscription,
+        deliveries: &mut Option<crate::watch::Subscription>,
+        mut cursor: Option<String>,
+    ) -> std::io::Result<Next> {
         loop {
             self.input.release();
             let event = tokio::select! {
@@ -35,22 +72,40 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 } => None,
             };
             match event {
-                Some(Some(line)) if line.eq_ignore_ascii_case(b"DONE") => {
-                    self.tagged(tag, "OK", "IDLE terminated");
-                    return Ok(Next::Continue);
-                }
-                Some(Some(_)) => {
-                    self.tagged(tag, "BAD", "expected DONE");
+                Some(Some(line)) => {
+                    if !self.unpark(&cursor).await {
+                        return self.lost_track().await;
+                    }
+                    if line.eq_ignore_ascii_case(b"DONE") {
+                        self.tagged(tag, "OK", "IDLE terminated");
+                    } else {
+                        self.tagged(tag, "BAD", "expected DONE");
+                    }
                     return Ok(Next::Continue);
                 }
                 Some(None) => return Ok(Next::Close),
                 None => {
-                    if let Err(e) = self.refresh_selected().await {
+                    if !self.unpark(&cursor).await {
+                        return self.lost_track().await;
+                    }
+                    // Boxed: the refresh's storage requests are large futures an idling task need not carry.
+                    if let Err(e) = Box::pin(self.refresh_selected()).await {
                         tracing::debug!(error = %e, "refresh during idle failed");
                     }
                     self.out.flush().await?;
+                    // Park again at the new position.
+                    let selected = self.selected.as_mut().expect("still selected");
+                    cursor = selected.index.cursor.take();
+                    selected.index = crate::mail::index::Index::default();
                 }
             }
         }
+    }
+
+    /// The mailbox moved past what this session can reconstruct: end the session cleanly.
+    async fn lost_track(&mut self) -> std::io::Result<Next> {
+        self.selected = None;
+        self.out.line(b"* BYE mailbox state changed beyond what this session can follow; please reconnect\r\n");
+        Ok(Next::Close)
     }
 }

@@ -98,14 +98,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     self.out.line(line.as_bytes());
                     Next::Continue
                 }
-                Incoming::Append { command, length } => self.append(command, length).await?,
-                Incoming::Command(command) => self.command(command).await?,
+                // Command futures are boxed: the connection's task then only holds the small states
+                // of waiting for input and of IDLE, not the largest command's (DESIGN.md principle 3).
+                Incoming::Append { command, length } => Box::pin(self.append(command, length)).await?,
+                Incoming::Command(command) if matches!(command.body, CommandBody::Idle) && self.selected.is_some() => {
+                    let tag = command.tag.inner().to_string();
+                    drop(command);
+                    self.idle(&tag).await?
+                }
+                Incoming::Command(command) => Box::pin(self.command(command)).await?,
                 Incoming::ListExtended(list) => {
                     if self.user.is_none() {
                         self.tagged(&list.tag, "NO", "log in first");
                     } else {
                         let patterns: Vec<&str> = list.patterns.iter().map(String::as_str).collect();
-                        self.list(&list.tag, &list.reference, &patterns, &list.options).await;
+                        Box::pin(self.list(&list.tag, &list.reference, &patterns, &list.options)).await;
                     }
                     Next::Continue
                 }
@@ -260,7 +267,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.out.line(enabled.as_bytes());
                 self.tagged(&tag, "OK", "ENABLE completed");
             }
-            CommandBody::Idle if selected => return self.idle(&tag).await,
             CommandBody::Search { criteria, uid, .. } if selected => self.search(&tag, criteria.as_ref(), uid).await,
             CommandBody::Store { sequence_set, kind, response, flags, uid, modifiers } if selected => {
                 let unchanged_since = modifiers.iter().map(|StoreModifier::UnchangedSince(m)| *m).next();
@@ -617,5 +623,28 @@ mod tests {
         assert!(!wildcard_match(b"a%", b"a.b"));
         let hostile = b"*a".repeat(200);
         assert!(!wildcard_match(&hostile, &b"a".repeat(150)));
+    }
+}
+
+#[cfg(test)]
+mod future_size {
+    /// The connection task's future is allocated whole at spawn and lives as long as the
+    /// connection: it must hold only the waiting and IDLE states (commands are boxed).
+    #[test]
+    fn an_idle_connection_task_stays_small() {
+        let server = crate::Server::new(
+            crate::config::ServerConfig {
+                storage: crate::storage::StorageConfig::default(),
+                users: vec![],
+                limits: Default::default(),
+                kdf: Default::default(),
+                hostname: "x".into(),
+            },
+            crate::env::Env::production(),
+        );
+        let (io, _peer) = tokio::io::duplex(64);
+        let task = super::serve(server, io, "127.0.0.1:1".parse().expect("valid address"));
+        let bytes = std::mem::size_of_val(&task);
+        assert!(bytes <= 1600, "the session task future is {bytes} bytes");
     }
 }

@@ -47,7 +47,7 @@ impl UserStore {
         let cutoff_ms = now_ms.saturating_sub(LAG.as_millis() as u64);
         let mut covered: Option<Index> = None;
         let mut young = false;
-        self.refresh_with(mailbox, &mut index, |index, sk| {
+        self.refresh_with(mailbox, &mut index, None, |index, sk| {
             if !young && sort_key_ms(sk) > cutoff_ms {
                 young = true;
                 if index.ops_since_checkpoint >= EVERY_OPS {
@@ -67,6 +67,28 @@ impl UserStore {
             index.ops_since_checkpoint = 0;
         }
         Ok(index)
+    }
+
+    /// The mailbox as it was at log position `cursor` (what an idling session saw), from the newest
+    /// checkpoint not beyond it. `None` when checkpoints have moved past it and the rows it needs
+    /// are gone.
+    pub async fn load_index_at(&self, mailbox: &MailboxEntry, cursor: Option<&str>) -> Result<Option<Index>, MailError> {
+        let prefix = prefix(self.user_id(), mailbox);
+        let listed = self.store().blob_list(&prefix, None, 100).await?;
+        let usable = listed.keys.iter().rev().find(|(k, _)| cursor.is_some_and(|c| &k[prefix.len()..] <= c));
+        let mut index = match usable {
+            Some((key, _)) => {
+                let sealed = self.store().blob_get(key, None).await?;
+                Index::from_snapshot(decode("checkpoint", &self.open(key, "", &sealed)?)?)
+            }
+            // Without a checkpoint at or before the cursor, the log must still start at the beginning.
+            None if !listed.keys.is_empty() => return Ok(None),
+            None => Index::new(),
+        };
+        if let Some(cursor) = cursor {
+            self.refresh_with(mailbox, &mut index, Some(cursor), |_, _| {}).await?;
+        }
+        Ok(Some(index))
     }
 
     async fn write_checkpoint(&self, mailbox: &MailboxEntry, state: Index, old: &[(String, u64)]) -> Result<(), MailError> {

@@ -351,7 +351,7 @@ impl UserStore {
         index: &mut Index,
         mut on_change: impl FnMut(&Index, Change),
     ) -> Result<(), MailError> {
-        self.refresh_inner(mailbox, index, |_, _| {}, &mut on_change).await
+        self.refresh_inner(mailbox, index, None, |_, _| {}, &mut on_change).await
     }
 
     /// [`UserStore::refresh`] that also shows `before` the state ahead of each row, with its sort key.
@@ -359,15 +359,17 @@ impl UserStore {
         &self,
         mailbox: &MailboxEntry,
         index: &mut Index,
+        until: Option<&str>,
         before: impl FnMut(&Index, &str),
     ) -> Result<(), MailError> {
-        self.refresh_inner(mailbox, index, before, &mut |_, _| {}).await
+        self.refresh_inner(mailbox, index, until, before, &mut |_, _| {}).await
     }
 
     async fn refresh_inner(
         &self,
         mailbox: &MailboxEntry,
         index: &mut Index,
+        until: Option<&str>,
         mut before: impl FnMut(&Index, &str),
         on_change: &mut impl FnMut(&Index, Change),
     ) -> Result<(), MailError> {
@@ -377,7 +379,7 @@ impl UserStore {
                 pk: pk.clone(),
                 prefix: None,
                 start: index.cursor.as_ref().map(|c| format!("{c}\0")),
-                end: None,
+                end: until.map(|u| format!("{u}\0")),
                 limit: Some(LOG_PAGE),
                 reverse: false,
                 single_item: false,
