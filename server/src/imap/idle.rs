@@ -8,17 +8,20 @@ use crate::mail::layout;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn idle(&mut self, tag: &str) -> std::io::Result<Next> {
-        let user = self.user.clone().expect("idle runs only when selected");
-        let selected = self.selected.as_ref().expect("idle runs only when selected");
-        let (entry, inbox) = (selected.entry.clone(), selected.inbox);
-        let (pk, sk) = layout::watch_row(user.user_id(), &entry.id);
-        let inner = self.server.inner();
-        let mut subscription = inner.watchers.subscribe(&inner.store, pk, sk);
-        // INBOX also wakes on LMTP deliveries, which cannot know the mailbox's id.
-        let mut deliveries = inbox.then(|| {
-            let (pk, sk) = layout::deliveries_watch_row(user.user_id());
-            inner.watchers.subscribe(&inner.store, pk, sk)
-        });
+        // Scoped so that nothing but the subscriptions lives across the wait.
+        let (mut subscription, mut deliveries) = {
+            let user = self.user.as_ref().expect("idle runs only when selected");
+            let selected = self.selected.as_ref().expect("idle runs only when selected");
+            let inner = self.server.inner();
+            let (pk, sk) = layout::watch_row(user.user_id(), &selected.entry.id);
+            let subscription = inner.watchers.subscribe(&inner.store, pk, sk);
+            // INBOX also wakes on LMTP deliveries, which cannot know the mailbox's id.
+            let deliveries = selected.inbox.then(|| {
+                let (pk, sk) = layout::deliveries_watch_row(user.user_id());
+                inner.watchers.subscribe(&inner.store, pk, sk)
+            });
+            (subscription, deliveries)
+        };
         self.out.line(b"+ idling\r\n");
         self.out.flush().await?;
         // Park: an idling session keeps only its log position, not the mailbox's index.
@@ -73,7 +76,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             };
             match event {
                 Some(Some(line)) => {
-                    if !self.unpark(&cursor).await {
+                    if !Box::pin(self.unpark(&cursor)).await {
                         return self.lost_track().await;
                     }
                     if line.eq_ignore_ascii_case(b"DONE") {
@@ -85,7 +88,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 Some(None) => return Ok(Next::Close),
                 None => {
-                    if !self.unpark(&cursor).await {
+                    if !Box::pin(self.unpark(&cursor)).await {
                         return self.lost_track().await;
                     }
                     // Boxed: the refresh's storage requests are large futures an idling task need not carry.
