@@ -73,9 +73,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = self.write_ops(&user, &entry, &mut batch).await {
             return self.storage_failure(tag, &e);
         }
-        let silent = matches!(response, StoreResponse::Silent);
-        if let Err(e) = self.refresh_selected_with(silent, uid).await {
+        // The refresh reports new and expunged messages but no flag changes; the flags of the set
+        // are reported below, changed or not (RFC 3501 6.4.6), unless .SILENT.
+        if let Err(e) = self.refresh_selected_with(true, uid).await {
             return self.storage_failure(tag, &e);
+        }
+        if !matches!(response, StoreResponse::Silent) {
+            let exists = self.selected.as_ref().expect("still selected").index.exists();
+            for seq in 1..=exists {
+                if !self.matches(set, uid, seq) {
+                    continue;
+                }
+                let index = &self.selected.as_ref().expect("still selected").index;
+                let e = &index.entries[seq as usize - 1];
+                let names: Vec<&str> = index.flag_names(e.flags).collect();
+                let uid_item = if uid { format!("UID {} ", e.uid) } else { String::new() };
+                let modseq = if self.condstore { format!(" MODSEQ ({})", e.modseq) } else { String::new() };
+                let line = format!("* {seq} FETCH ({uid_item}FLAGS ({}){modseq})\r\n", names.join(" "));
+                if let Err(e) = self.out.push(line.as_bytes()).await {
+                    tracing::debug!(error = %e, "client went away during STORE");
+                    return;
+                }
+            }
         }
         if modified.is_empty() {
             self.tagged(tag, "OK", "STORE completed");

@@ -413,6 +413,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             index.uidnext,
         );
         self.out.line(head.as_bytes());
+        if let Some(first) = index.entries.iter().position(|e| e.flags & crate::mail::index::flag::SEEN == 0) {
+            self.out.line(format!("* OK [UNSEEN {}] first unseen\r\n", first + 1).as_bytes());
+        }
         self.out.line(format!("* OK [HIGHESTMODSEQ {}] highest\r\n", index.highest_modseq.max(1)).as_bytes());
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         self.tagged(tag, "OK", &format!("[{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" }));
