@@ -62,7 +62,14 @@ impl BodyWriter {
         let mut chunk = std::mem::take(&mut self.buf);
         stream.seal_chunk(self.position, last, &mut chunk);
         let key = layout::body_chunk_key(&self.user, &self.message, self.position);
-        self.store.blob_put(&key, Bytes::from(chunk)).await?;
+        let len = chunk.len() as u64;
+        if let Err(e) = self.store.blob_put(&key, Bytes::from(chunk)).await {
+            // Only this writer writes this key: an object of the right size there means the
+            // answer was lost, not the write.
+            if self.store.blob_head(&key).await.ok().flatten() != Some(len) {
+                return Err(e.into());
+            }
+        }
         self.position += 1;
         Ok(())
     }

@@ -244,7 +244,7 @@ impl UserStore {
     async fn write_list(&self, list: &MailboxList, ct: Option<&CausalityToken>) -> Result<CausalityToken, MailError> {
         let (pk, sk) = layout::mailboxes_row(&self.user);
         let sealed = self.seal(&pk, sk, &encode(list));
-        self.store.row_insert(&pk, sk, ct, sealed).await?;
+        self.insert_verified(&pk, sk, ct, sealed).await?;
         // Read back for the new token (K2V returns none on insert).
         let row = self.store.row_read(&pk, sk).await?;
         Ok(row.map(|r| r.ct).unwrap_or_else(|| CausalityToken(String::new())))
@@ -320,6 +320,19 @@ impl UserStore {
         Ok(())
     }
 
+    /// Inserts a row; when the store answers with an error, reads the row back and counts the write
+    /// as done if our exact (sealed, so unique) value is there: the answer was lost, not the write,
+    /// and saying NO would make the client retry into a duplicate.
+    async fn insert_verified(&self, pk: &str, sk: &str, ct: Option<&CausalityToken>, value: Bytes) -> Result<(), MailError> {
+        match self.store.row_insert(pk, sk, ct, value.clone()).await {
+            Ok(()) => Ok(()),
+            Err(e) => match self.store.row_read(pk, sk).await {
+                Ok(Some(row)) if row.values.iter().flatten().any(|v| *v == value) => Ok(()),
+                _ => Err(e.into()),
+            },
+        }
+    }
+
     /// Writes several operations to a mailbox's log in one request, in order, after `after`.
     pub async fn log_append_batch(&self, mailbox: &MailboxEntry, ops: &[Op], after: Option<&str>) -> Result<(), MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
@@ -331,7 +344,20 @@ impl UserStore {
             items.push(RowInsert { pk: pk.clone(), sk: sk.clone(), ct: None, value: Some(value) });
             last = Some(sk);
         }
-        self.store.rows_insert_batch(&items).await?;
+        if let Err(e) = self.store.rows_insert_batch(&items).await {
+            // As in `log_append`: applied with a lost answer counts as done.
+            let (Some(first), Some(last)) = (items.first(), items.last()) else { return Ok(()) };
+            let query = RowQuery {
+                pk: pk.clone(),
+                start: Some(first.sk.clone()),
+                end: Some(format!("{}\0", last.sk)),
+                ..RowQuery::default()
+            };
+            match self.store.rows_read(&query).await {
+                Ok(page) if page.items.len() == items.len() && page.next_start.is_none() => return Ok(()),
+                _ => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 
@@ -340,7 +366,7 @@ impl UserStore {
         let pk = layout::log_partition(&self.user, &mailbox.id);
         let sk = self.clock.next(&self.env, after);
         let sealed = self.seal(&pk, &sk, &encode(op));
-        self.store.row_insert(&pk, &sk, None, sealed).await?;
+        self.insert_verified(&pk, &sk, None, sealed).await?;
         Ok(sk)
     }
 
@@ -415,8 +441,7 @@ impl UserStore {
         let pk = layout::meta_partition(&self.user);
         let sk = layout::hex_id(message);
         let sealed = self.seal(&pk, &sk, &encode(record));
-        self.store.row_insert(&pk, &sk, None, sealed).await?;
-        Ok(())
+        self.insert_verified(&pk, &sk, None, sealed).await
     }
 
     /// Reads a message's metadata record.
