@@ -16,6 +16,9 @@ pub enum AuthError {
     /// Unknown user or wrong password (deliberately not told apart).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many logins are waiting for a key derivation (a login flood): try again later.
+    #[error("too many logins in progress")]
+    Busy,
     /// The store failed.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
@@ -85,12 +88,34 @@ impl RateLimiter {
     }
 }
 
+/// A place in the bounded queue of logins waiting for a key derivation.
+struct Queued<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Takes a KDF slot, waiting in a queue of bounded length: each derivation allocates ~19 MiB, so
+/// a login flood must wait (or be refused), not derive keys all at once.
+async fn kdf_slot(server: &Server) -> Result<(tokio::sync::SemaphorePermit<'_>, Queued<'_>), AuthError> {
+    let inner = server.inner();
+    let waiting = inner.kdf_waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let queued = Queued(&inner.kdf_waiting);
+    if waiting >= inner.config.limits.kdf_queue_max + inner.config.limits.kdf_concurrency {
+        return Err(AuthError::Busy);
+    }
+    let permit = inner.kdf_slots.acquire().await.expect("the KDF semaphore is never closed");
+    Ok((permit, queued))
+}
+
 /// Checks `password` for `login` and returns the user's store.
 pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<UserStore, AuthError> {
     let inner = server.inner();
     let user = layout::user_id(login);
     let (pk, sk) = layout::keys_row(&user);
-    let _slot = inner.kdf_slots.acquire().await.expect("the KDF semaphore is never closed");
+    let _slot = kdf_slot(server).await?;
     let key = match inner.store.row_read(&pk, sk).await? {
         Some(row) => {
             let value = row.values.iter().flatten().next().ok_or(AuthError::InvalidCredentials)?;
@@ -137,7 +162,7 @@ pub async fn delivery_key(server: &Server, login: &str) -> Result<Option<[u8; 32
         }
     }
     let Some(configured) = inner.config.users.iter().find(|u| u.name == login) else { return Ok(None) };
-    let _slot = inner.kdf_slots.acquire().await.expect("the KDF semaphore is never closed");
+    let _slot = kdf_slot(server).await?;
     // Another task may have provisioned meanwhile; check again under the slot.
     if let Some(row) = inner.store.row_read(&pk, sk).await? {
         if let Some(value) = row.values.iter().flatten().next() {
@@ -147,4 +172,38 @@ pub async fn delivery_key(server: &Server, login: &str) -> Result<Option<[u8; 32
     }
     let key = provision(server, &user, configured.password.as_bytes()).await?;
     Ok(Some(key.delivery_public()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Limits, ServerConfig};
+
+    #[tokio::test]
+    async fn a_login_flood_beyond_the_kdf_queue_is_refused_at_once() {
+        let limits = Limits { kdf_concurrency: 1, kdf_queue_max: 1, ..Limits::default() };
+        let config = ServerConfig {
+            storage: crate::storage::StorageConfig::default(),
+            users: vec![],
+            limits,
+            kdf: Default::default(),
+            hostname: "test".into(),
+        };
+        let server = Server::new(config, crate::env::Env::production());
+        // As if a derivation were running: the only slot is taken.
+        let held = server.inner().kdf_slots.acquire().await.expect("open semaphore");
+        let mut waiting = Vec::new();
+        for name in ["a", "b"] {
+            let server = server.clone();
+            waiting.push(tokio::spawn(async move { login(&server, name, b"pw").await.map(|_| ()) }));
+        }
+        while server.inner().kdf_waiting.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(login(&server, "c", b"pw").await, Err(AuthError::Busy)));
+        drop(held);
+        for task in waiting {
+            task.abort();
+        }
+    }
 }

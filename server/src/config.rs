@@ -22,6 +22,8 @@ pub struct Limits {
     pub chunk_bytes: usize,
     /// Key derivations (argon2) running at once; logins beyond wait. Default 2.
     pub kdf_concurrency: usize,
+    /// Logins waiting for a key derivation at most; beyond, a login gets NO at once. Default 64.
+    pub kdf_queue_max: usize,
     /// Delay before answering NO to a wrong password, in milliseconds. Default 1000.
     pub auth_failure_delay_ms: u64,
 }
@@ -33,6 +35,7 @@ impl Default for Limits {
             literal_bytes_max: 64 * 1024 * 1024,
             chunk_bytes: 64 * 1024,
             kdf_concurrency: 2,
+            kdf_queue_max: 64,
             auth_failure_delay_ms: 1000,
         }
     }

@@ -36,6 +36,8 @@ pub struct Inner {
     pub store: Store,
     /// Bounds concurrent key derivations.
     pub kdf_slots: Semaphore,
+    /// Logins holding or waiting for a KDF slot.
+    pub kdf_waiting: std::sync::atomic::AtomicUsize,
     /// Log sort keys of this instance.
     pub log_clock: Arc<LogClock>,
     /// One watcher per mailbox with idling sessions.
@@ -55,6 +57,7 @@ impl Server {
             env,
             store,
             kdf_slots,
+            kdf_waiting: Default::default(),
             log_clock,
             watchers: Arc::default(),
             login_limiter: auth::RateLimiter::default(),

@@ -372,6 +372,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.user = Some(user);
                 self.tagged(tag, "OK", &format!("[CAPABILITY {CAPABILITIES}] logged in"));
             }
+            Err(crate::auth::AuthError::Busy) => {
+                self.tagged(tag, "NO", "[UNAVAILABLE] too many logins in progress, try again later");
+            }
             Err(crate::auth::AuthError::InvalidCredentials) => {
                 self.server.inner().login_limiter.failed(name, &addr);
                 tokio::time::sleep(delay).await;
