@@ -22,6 +22,31 @@ pub struct ServeOptions {
     pub lmtp: String,
     /// Users as (name, password). Default alice:alice-password and bob:bob-password.
     pub users: Vec<(String, String)>,
+    /// An external S3 + K2V store (a Garage cluster). Default none: an in-process fakes3.
+    pub store: Option<StoreFile>,
+}
+
+/// The `[store]` section of the config file: a real S3 + K2V endpoint, such as Garage's.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// S3 API endpoint, `host:port` (Garage's default port is 3900).
+    pub s3_endpoint: String,
+    /// K2V API endpoint, `host:port` (Garage's default port is 3904).
+    pub k2v_endpoint: String,
+    /// Region. Default "garage".
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Bucket holding everything.
+    pub bucket: String,
+    /// Access key id.
+    pub key_id: String,
+    /// Secret access key.
+    pub secret: String,
+}
+
+fn default_region() -> String {
+    "garage".to_string()
 }
 
 /// The optional TOML config file: `imap = "..."`, `lmtp = "..."`, `[[users]] name/password`.
@@ -35,6 +60,8 @@ pub struct ServeFile {
     /// Users.
     #[serde(default)]
     pub users: Vec<FileUser>,
+    /// An external store instead of the in-process fakes3.
+    pub store: Option<StoreFile>,
 }
 
 /// One user in the config file.
@@ -137,6 +164,7 @@ pub fn resolve(
             .or(file.lmtp)
             .unwrap_or_else(|| DEFAULT_LMTP.to_string()),
         users,
+        store: file.store,
     })
 }
 
@@ -151,33 +179,50 @@ async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
 
 /// Runs the server until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
-    let fake_config = fakes3::Config::default();
-    let storage_identity = (
-        fake_config.region.clone(),
-        fake_config.bucket.clone(),
-        fake_config.key_id.clone(),
-        fake_config.secret.clone(),
-    );
-    let fake = fakes3::FakeS3::new(fake_config)?;
-    let (s3, k2v) = fake
-        .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: "127.0.0.1:0 (fakes3)".into(),
-            source,
-        })?;
-    let (region, bucket, key_id, secret) = storage_identity;
-    let config = ServerConfig {
-        storage: StorageConfig {
-            s3_endpoint: s3.to_string(),
-            k2v_endpoint: k2v.to_string(),
-            region,
-            bucket,
-            key_id,
-            secret,
+    // The in-process fakes3 unless the config names a real store; kept alive while serving.
+    let mut _fake = None;
+    let storage = match &options.store {
+        Some(store) => StorageConfig {
+            s3_endpoint: store.s3_endpoint.clone(),
+            k2v_endpoint: store.k2v_endpoint.clone(),
+            region: store.region.clone(),
+            bucket: store.bucket.clone(),
+            key_id: store.key_id.clone(),
+            secret: store.secret.clone(),
             max_in_flight: 16,
             max_idle_connections: 4,
         },
+        None => {
+            let fake_config = fakes3::Config::default();
+            let fake = fakes3::FakeS3::new(fake_config.clone())?;
+            let (s3, k2v) = fake
+                .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
+                .await
+                .map_err(|source| ServeError::Listen {
+                    addr: "127.0.0.1:0 (fakes3)".into(),
+                    source,
+                })?;
+            _fake = Some(fake);
+            StorageConfig {
+                s3_endpoint: s3.to_string(),
+                k2v_endpoint: k2v.to_string(),
+                region: fake_config.region,
+                bucket: fake_config.bucket,
+                key_id: fake_config.key_id,
+                secret: fake_config.secret,
+                max_in_flight: 16,
+                max_idle_connections: 4,
+            }
+        }
+    };
+    let store_line = format!(
+        "{} (S3 {}, K2V {})",
+        if options.store.is_some() { "external" } else { "fakes3" },
+        storage.s3_endpoint,
+        storage.k2v_endpoint
+    );
+    let config = ServerConfig {
+        storage,
         users: options
             .users
             .iter()
@@ -199,7 +244,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .map(|(name, _)| name.as_str())
         .collect();
     println!(
-        "imapsim ready: IMAP on {}, LMTP on {}, store fakes3 (S3 {s3}, K2V {k2v}), users {}",
+        "imapsim ready: IMAP on {}, LMTP on {}, store {store_line}, users {}",
         options.imap,
         options.lmtp,
         names.join(", ")
@@ -271,6 +316,16 @@ mod tests {
         assert_eq!(options.users, vec![("dave".to_string(), "d".to_string())]);
         let options = resolve(None, None, &["eve:e".to_string()], Some(&path)).expect("valid file");
         assert_eq!(options.users, vec![("eve".to_string(), "e".to_string())]);
+        assert_eq!(options.store, None, "no [store]: the in-process fakes3");
+        std::fs::write(
+            &path,
+            "[store]\ns3_endpoint = \"10.0.0.5:3900\"\nk2v_endpoint = \"10.0.0.5:3904\"\n\
+             bucket = \"mail\"\nkey_id = \"GK1\"\nsecret = \"s\"\n",
+        )
+        .expect("write config");
+        let options = resolve(None, None, &[], Some(&path)).expect("valid file");
+        let store = options.store.expect("a [store] section");
+        assert_eq!((store.k2v_endpoint.as_str(), store.region.as_str()), ("10.0.0.5:3904", "garage"));
         std::fs::write(&path, "port = 3\n").expect("write config");
         assert!(matches!(
             resolve(None, None, &[], Some(&path)),
