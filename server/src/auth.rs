@@ -133,11 +133,12 @@ pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<User
     Ok(UserStore::new(inner.store.clone(), inner.env.clone(), &user, key, inner.log_clock.clone()))
 }
 
-/// Creates a configured user's keys: a random secret key wrapped under their password, and the
-/// public delivery key derived from it. The caller holds a KDF slot.
+/// Creates a configured user's keys: their secret key (see [`SecretKey::provisioned`]: concurrent
+/// provisioners agree on it) wrapped under their password, and the public delivery key derived
+/// from it. The caller holds a KDF slot.
 async fn provision(server: &Server, user: &str, password: &[u8]) -> Result<SecretKey, AuthError> {
     let inner = server.inner();
-    let key = SecretKey::generate(&inner.env);
+    let key = SecretKey::provisioned(user, password, &inner.config.kdf).map_err(|e| AuthError::Corrupt(e.to_string()))?;
     let wrapped = WrappedKey::wrap(&inner.env, &key, password, &inner.config.kdf)
         .map_err(|e| AuthError::Corrupt(e.to_string()))?;
     let value = postcard::to_allocvec(&wrapped).expect("serialising to a Vec cannot fail");

@@ -193,6 +193,21 @@ fn derive_kek(password: &[u8], salt: &[u8; 16], params: &KdfParams) -> Result<Se
     Ok(SecretKey(out))
 }
 
+impl SecretKey {
+    /// The key a user gets at provisioning: derived from the password with a salt fixed by the
+    /// user, so that two instances provisioning the same user at once (concurrent first logins)
+    /// agree on it. Later password changes re-wrap this key; it is not derived again.
+    pub fn provisioned(user: &str, password: &[u8], params: &KdfParams) -> Result<SecretKey, CryptoError> {
+        use blake2::digest::{Update, VariableOutput};
+        let mut hasher = blake2::Blake2bVar::new(16).expect("16 is a valid BLAKE2b output size");
+        hasher.update(b"imapsim provisioning salt v1\0");
+        hasher.update(user.as_bytes());
+        let mut salt = [0u8; 16];
+        hasher.finalize_variable(&mut salt).expect("buffer has the requested size");
+        derive_kek(password, &salt, params)
+    }
+}
+
 impl WrappedKey {
     /// Wraps `key` under `password` with fresh salt.
     pub fn wrap(env: &Env, key: &SecretKey, password: &[u8], params: &KdfParams) -> Result<Self, CryptoError> {

@@ -240,3 +240,26 @@ async fn mailbox_names_are_modified_utf7_unless_utf8_is_enabled() {
     let list = c.run("i5", "LIST \"\" \"Caf*\"").await;
     assert!(list[0].starts_with("* LIST (\\HasNoChildren) \".\" {5}"), "UTF-8 name as a literal: {list:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_logins_of_one_user_agree_on_their_keys() {
+    let addr = start(Limits::default()).await;
+    let mut sessions = Vec::new();
+    for i in 0..4 {
+        sessions.push(tokio::spawn(async move {
+            let mut c = Client::connect(addr).await;
+            assert!(tagged(&c.run("a", "LOGIN alice alice-pw").await).starts_with("a OK"));
+            let m = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
+            c.send(format!("b APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()).as_bytes()).await;
+            let reply = c.until("b").await;
+            assert!(tagged(&reply).starts_with("b OK"), "session {i}: {reply:?}");
+        }));
+    }
+    for s in sessions {
+        s.await.expect("session task");
+    }
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("c", "LOGIN alice alice-pw").await).starts_with("c OK"));
+    let select = c.run("d", "SELECT INBOX").await;
+    assert!(select.contains(&"* 4 EXISTS\r\n".to_string()), "{select:?}");
+}

@@ -221,19 +221,35 @@ impl UserStore {
             token = Some(row.ct);
         }
         if token.is_none() {
-            // A new user: INBOX and the special-use mailboxes clients expect.
-            list.mailboxes.insert("INBOX".to_string(), self.new_entry());
+            // A new user: INBOX and the special-use mailboxes clients expect, with ids derived from
+            // the user's key so that instances creating the list at once agree on them.
+            list.mailboxes.insert("INBOX".to_string(), self.default_entry("INBOX"));
             for (name, special) in SPECIAL_MAILBOXES {
-                let mut entry = self.new_entry();
+                let mut entry = self.default_entry(name);
                 entry.special_use = Some(special.to_string());
                 list.mailboxes.insert(name.to_string(), entry);
             }
             token = Some(self.write_list(&list, token.as_ref()).await?);
         } else if !list.mailboxes.contains_key("INBOX") {
-            list.mailboxes.insert("INBOX".to_string(), self.new_entry());
+            list.mailboxes.insert("INBOX".to_string(), self.default_entry("INBOX"));
             token = Some(self.write_list(&list, token.as_ref()).await?);
         }
         Ok((list, token))
+    }
+
+    /// The entry of a mailbox every user starts with: id and UIDVALIDITY are a keyed hash of its name.
+    fn default_entry(&self, name: &str) -> MailboxEntry {
+        use blake2::digest::{Update, VariableOutput};
+        let mut hasher = blake2::Blake2bVar::new(20).expect("20 is a valid BLAKE2b output size");
+        hasher.update(b"imapsim default mailbox v1\0");
+        hasher.update(&self.key.to_bytes());
+        hasher.update(name.as_bytes());
+        let mut out = [0u8; 20];
+        hasher.finalize_variable(&mut out).expect("buffer has the requested size");
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&out[..16]);
+        let uidvalidity = u32::from_be_bytes([out[16], out[17], out[18], out[19]]) | 1;
+        MailboxEntry { id, uidvalidity, subscribed: true, special_use: None }
     }
 
     fn new_entry(&self) -> MailboxEntry {
