@@ -107,8 +107,11 @@ async fn run(store: Store, pk: &str, sk: &str, shared: Weak<Shared>, stop: Arc<N
         };
         match outcome {
             Ok(Some((ct, changed))) => {
+                // The first read also wakes the subscribers: a change that landed between their
+                // last look at the mailbox and this read is inside the token, and would wake nobody.
+                let first = token.is_none();
                 token = Some(ct);
-                if changed {
+                if changed || first {
                     let Some(strong) = shared.upgrade() else { return };
                     strong.tx.send_modify(|n| *n += 1);
                 }

@@ -14,10 +14,18 @@ pub struct Budget {
     pub name: String,
     /// The seed the budget is checked with (CI and `cargo test`).
     pub seed: u64,
-    /// Largest accepted peak of the server host's live heap bytes.
-    pub server_peak_bytes_max: u64,
-    /// Largest accepted server live heap bytes once the scenario's clients are done.
-    pub server_live_end_bytes_max: u64,
+    /// Largest accepted peak of the server host's live heap bytes (absent: not checked).
+    #[serde(default)]
+    pub server_peak_bytes_max: Option<u64>,
+    /// Largest accepted server live heap bytes once the scenario's clients are done (absent: not checked).
+    #[serde(default)]
+    pub server_live_end_bytes_max: Option<u64>,
+    /// Largest accepted peak above baseline of the scenario's measured steps (absent: not checked).
+    #[serde(default)]
+    pub above_baseline_bytes_max: Option<u64>,
+    /// Largest accepted live bytes per idle session (absent: not checked).
+    #[serde(default)]
+    pub per_idle_session_bytes_max: Option<u64>,
 }
 
 /// The whole file.
@@ -77,6 +85,10 @@ pub struct Measured {
     pub server_peak_bytes: u64,
     /// Server live bytes at the end.
     pub server_live_end_bytes: u64,
+    /// Peak above baseline of the measured steps.
+    pub above_baseline_bytes: u64,
+    /// Live bytes per idle session, for idle scenarios.
+    pub per_idle_session_bytes: Option<u64>,
 }
 
 /// A budget exceeded: its `Display` is the failure message.
@@ -128,7 +140,20 @@ pub fn check(budget: &Budget, seed: u64, measured: Measured) -> Result<(), OverB
             budget.server_live_end_bytes_max,
         ),
     ];
+    let rows = rows.into_iter().chain([
+        (
+            "server peak above baseline bytes",
+            measured.above_baseline_bytes,
+            budget.above_baseline_bytes_max,
+        ),
+        (
+            "live bytes per idle session",
+            measured.per_idle_session_bytes.unwrap_or(0),
+            budget.per_idle_session_bytes_max,
+        ),
+    ]);
     for (what, value, max) in rows {
+        let Some(max) = max else { continue };
         if value > max {
             lines.push(format!(
                 "{what}: measured {value} > budget {max} (+{})",
@@ -174,7 +199,9 @@ server_live_end_bytes_max = 10
             7,
             Measured {
                 server_peak_bytes: 1000,
-                server_live_end_bytes: 10
+                server_live_end_bytes: 10,
+                above_baseline_bytes: 0,
+                per_idle_session_bytes: None,
             }
         )
         .is_ok());
@@ -184,6 +211,8 @@ server_live_end_bytes_max = 10
             Measured {
                 server_peak_bytes: 1500,
                 server_live_end_bytes: 5,
+                above_baseline_bytes: 0,
+                per_idle_session_bytes: None,
             },
         )
         .expect_err("peak over budget");

@@ -15,7 +15,7 @@ use imap_proto::{Capability, Response, ResponseCode, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How many bytes of an offending response a failure record keeps.
-const FAILURE_BYTES_MAX: usize = 512;
+const FAILURE_BYTES_MAX: usize = 4096;
 
 /// How many failure records a client keeps (the counters keep counting).
 const FAILURES_KEPT_MAX: usize = 32;
@@ -320,6 +320,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         self.finish(command, expected, started, result)
     }
 
+    /// Starts IDLE: sends the command and waits for the continuation; returns the tag to pass to
+    /// [`ImapClient::idle_done`]. Untagged responses before the continuation are kept in the reply.
+    pub async fn idle_start(&mut self) -> Result<(String, Reply), ClientError> {
+        let tag = self.tag();
+        self.stats.commands += 1;
+        self.stream
+            .write_all(format!("{tag} IDLE\r\n").as_bytes())
+            .await?;
+        self.stream.flush().await?;
+        let mut reply = Reply::default();
+        loop {
+            let response = self.read_response("IDLE continuation").await?;
+            let is_continuation = response.starts_with(b"+");
+            let is_completion = is_tagged(&response, &tag);
+            self.absorb("IDLE", &mut reply, response);
+            if is_completion {
+                self.stats.unexpected += 1;
+                return Ok((tag, reply));
+            }
+            if is_continuation {
+                return Ok((tag, reply));
+            }
+        }
+    }
+
+    /// Waits (while idling) for an untagged response that `wanted` accepts; returns it.
+    pub async fn wait_untagged(
+        &mut self,
+        waiting_for: &str,
+        wanted: impl Fn(&Response<'_>) -> bool,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut reply = Reply::default();
+        loop {
+            let response = self.read_response(waiting_for).await?;
+            let hit = parse_complete(&response).is_some_and(|r| wanted(&r));
+            if hit {
+                return Ok(response);
+            }
+            self.absorb(waiting_for, &mut reply, response);
+        }
+    }
+
+    /// Ends IDLE with DONE and reads up to the tagged completion, expecting OK.
+    pub async fn idle_done(&mut self, tag: &str) -> Result<Reply, ClientError> {
+        let started = tokio::time::Instant::now();
+        let result = self.send_and_complete(tag, "IDLE", b"DONE\r\n", None).await;
+        self.finish("IDLE", Status::Ok, started, result)
+    }
+
     fn tag(&mut self) -> String {
         let tag = format!("A{:04}", self.next_tag);
         self.next_tag += 1;
@@ -403,6 +452,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
 
     /// Parses a response (recording it if unparsable), notes status and capabilities, keeps it.
     fn absorb(&mut self, command: &str, reply: &mut Reply, response: Vec<u8>) {
+        let response = if parse_complete(&response).is_none() {
+            body_as_bodystructure(&response)
+                .filter(|r| parse_complete(r).is_some())
+                .unwrap_or(response)
+        } else {
+            response
+        };
         match parse_complete(&response) {
             Some(Response::Done { status, .. }) => reply.status = Some(status),
             Some(_) => {}
@@ -470,6 +526,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     }
 }
 
+/// imap-proto 0.17 parses `BODYSTRUCTURE` without extension data but not the non-extensible
+/// `BODY (...)` form of FETCH BODY/FULL (RFC 3501 `body`), whose grammar is the same: the copy of
+/// `response` with ` BODY (` read as ` BODYSTRUCTURE (`, if it has one.
+fn body_as_bodystructure(response: &[u8]) -> Option<Vec<u8>> {
+    let at = response.windows(7).position(|w| w == b" BODY (")?;
+    let mut copy = Vec::with_capacity(response.len() + 9);
+    copy.extend_from_slice(&response[..at]);
+    copy.extend_from_slice(b" BODYSTRUCTURE (");
+    copy.extend_from_slice(&response[at + 7..]);
+    Some(copy)
+}
+
 fn is_tagged(response: &[u8], tag: &str) -> bool {
     response.len() > tag.len()
         && response.starts_with(tag.as_bytes())
@@ -506,6 +574,18 @@ mod tests {
             response_end(b"* 1 FETCH (BODY[] {5000}\r\n", 100),
             Err(ClientError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn non_extensible_body_is_read_with_the_bodystructure_grammar() {
+        let raw = b"* 1 FETCH (UID 1 BODY (\"TEXT\" \"plain\" (\"charset\" \"utf-8\") NIL NIL \"7bit\" 134 2))\r\n";
+        assert!(
+            parse_complete(raw).is_none(),
+            "imap-proto 0.17 still rejects BODY (...)"
+        );
+        let copy = body_as_bodystructure(raw).expect("has a BODY (");
+        assert!(matches!(parse_complete(&copy), Some(Response::Fetch(1, _))));
+        assert_eq!(body_as_bodystructure(b"* 1 FETCH (UID 2)\r\n"), None);
     }
 
     #[test]

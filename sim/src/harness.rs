@@ -65,6 +65,8 @@ pub struct SimConfig {
     pub storage_max_in_flight: usize,
     /// Idle storage connections the server keeps. Default 4.
     pub storage_max_idle_connections: usize,
+    /// turmoil's TCP buffer capacity in segments, also each listener's accept backlog. Default 64.
+    pub tcp_capacity: usize,
 }
 
 impl Default for SimConfig {
@@ -80,6 +82,7 @@ impl Default for SimConfig {
             kdf: KdfParams::default(),
             storage_max_in_flight: 16,
             storage_max_idle_connections: 4,
+            tcp_capacity: 64,
         }
     }
 }
@@ -240,6 +243,7 @@ impl Harness {
             .simulation_duration(Duration::from_secs(config.duration_s))
             .min_message_latency(Duration::from_millis(config.latency_ms_min))
             .max_message_latency(Duration::from_millis(config.latency_ms_max))
+            .tcp_capacity(config.tcp_capacity)
             .build();
 
         let fake_config = fakes3::Config {
@@ -327,6 +331,17 @@ impl Harness {
         Fut: Future<Output = turmoil::Result> + 'static,
     {
         self.hosts.register(name, account);
+        self.sim.host(name, host);
+    }
+
+    /// Adds a host charged to the clients' account that does not hold the run open (e.g. a
+    /// sampler that runs until the clients are done).
+    pub fn client_host<F, Fut>(&mut self, name: &str, host: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = turmoil::Result> + 'static,
+    {
+        self.hosts.register(name, &self.accounts.clients);
         self.sim.host(name, host);
     }
 

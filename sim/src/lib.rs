@@ -9,6 +9,7 @@ pub mod attribution;
 pub mod budget;
 pub mod client;
 pub mod harness;
+pub mod regression;
 pub mod report;
 pub mod scenario;
 pub mod scenarios;

@@ -52,7 +52,27 @@ enum Command {
     },
     /// Runs every scenario, prints the table, writes target/imapsim/report/{report.md,figures.json}.
     Report,
+    /// Runs a scenario with K seeds (1..=K) and prints the worst seed of each figure.
+    Explore {
+        /// Scenario name.
+        scenario: String,
+        /// How many seeds.
+        #[arg(long, default_value_t = 8)]
+        seeds: u64,
+    },
+    /// Runs every budgeted scenario that the tests run and rewrites the root figures.json.
+    Record,
+    /// Prints each scenario's change between two figures files.
+    Diff {
+        /// The old figures.json.
+        old: PathBuf,
+        /// The new figures.json.
+        new: PathBuf,
+    },
 }
+
+/// Scenarios too slow for the tests: `report` runs them, `record` skips them.
+pub const REPORT_ONLY: &[&str] = &["fetch_body", "idle_10k"];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -77,19 +97,27 @@ fn main() -> ExitCode {
             config,
         } => serve(imap, lmtp, &users, config),
         Command::Report => report(&budgets),
+        Command::Explore { scenario, seeds } => explore(&scenario, seeds),
+        Command::Record => record(&budgets),
+        Command::Diff { old, new } => diff(&old, &new),
     }
 }
 
 fn list(budgets: &Budgets) -> ExitCode {
     println!(
         "{:<16} {:>6} {:>16} {:>18}  description",
-        "scenario", "seed", "peak max B", "live end max B"
+        "scenario", "seed", "above base max B", "per idle max B"
     );
+    let show = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
     for s in scenario::all() {
         match budgets.get(s.name) {
             Ok(b) => println!(
                 "{:<16} {:>6} {:>16} {:>18}  {}",
-                s.name, b.seed, b.server_peak_bytes_max, b.server_live_end_bytes_max, s.description
+                s.name,
+                b.seed,
+                show(b.above_baseline_bytes_max.or(b.server_peak_bytes_max)),
+                show(b.per_idle_session_bytes_max),
+                s.description
             ),
             Err(_) => println!(
                 "{:<16} {:>6} {:>16} {:>18}  {}",
@@ -292,5 +320,98 @@ fn report(budgets: &Budgets) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn explore(name: &str, seeds: u64) -> ExitCode {
+    let scenario = match scenario::find(name) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Worst (highest) value of each tracked figure, with its seed.
+    let mut worst: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut failed = false;
+    for seed in 1..=seeds {
+        match (scenario.run)(seed) {
+            Ok(report) => {
+                eprintln!(
+                    "seed {seed}: above baseline {} B, peak {} B{}",
+                    report.above_baseline_bytes,
+                    report.server_peak_bytes,
+                    if report.is_clean() {
+                        ""
+                    } else {
+                        " (WRONG ANSWERS)"
+                    }
+                );
+                failed |= !report.is_clean();
+                for (figure, value) in sim::regression::tracked(&report) {
+                    let entry = worst.entry(figure).or_insert((value, seed));
+                    if value > entry.0 {
+                        *entry = (value, seed);
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!(
+                    "seed {seed}: FAILED: {e}\nreproduce: {}",
+                    reproduce_command(name, seed)
+                );
+                failed = true;
+            }
+        }
+    }
+    println!("{:<26} {:>14} {:>6}", "figure", "worst B", "seed");
+    for (figure, (value, seed)) in worst {
+        println!("{figure:<26} {value:>14} {seed:>6}");
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn record(budgets: &Budgets) -> ExitCode {
+    let mut recorded = sim::regression::Recorded::new();
+    for s in scenario::all()
+        .iter()
+        .filter(|s| !REPORT_ONLY.contains(&s.name))
+    {
+        let seed = default_seed(budgets, s.name);
+        match (s.run)(seed) {
+            Ok(report) => {
+                eprintln!("{} seed {seed}: recorded", s.name);
+                recorded.insert(s.name.to_string(), sim::regression::tracked(&report));
+            }
+            Err(e) => eprintln!("{} seed {seed}: FAILED, not recorded: {e}", s.name),
+        }
+    }
+    let path = sim::regression::committed_path();
+    match sim::regression::save(&path, &recorded) {
+        Ok(()) => {
+            println!("wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn diff(old: &std::path::Path, new: &std::path::Path) -> ExitCode {
+    match (sim::regression::load(old), sim::regression::load(new)) {
+        (Ok(a), Ok(b)) => {
+            print!("{}", sim::regression::diff(&a, &b));
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("imapsim: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 
 use crate::scenario::{JsonReport, Report};
 
+/// One mebibyte.
+pub const MIB: u64 = 1024 * 1024;
+/// One kibibyte.
+pub const KIB: u64 = 1024;
+
 /// Where `imapsim report` writes: `$CARGO_TARGET_DIR/imapsim/report`, else the workspace's
 /// `target/imapsim/report`.
 pub fn output_dir() -> PathBuf {

@@ -45,6 +45,106 @@ pub fn all() -> &'static [Scenario] {
         description:
             "3 users APPEND the same 20 generated emails, then FETCH them back and compare bytes",
         run: scenarios::append_fetch::run,
+    },
+    Scenario {
+        name: "append_seq",
+        description: "16 users each APPEND the 100 emails, one user after the other",
+        run: scenarios::users::run_append_seq,
+    },
+    Scenario {
+        name: "append_par",
+        description: "16 users each APPEND the 100 emails, all at once",
+        run: scenarios::users::run_append_par,
+    },
+    Scenario {
+        name: "lmtp",
+        description: "the 100 emails delivered by LMTP to 16 users (16 LMTP sessions at once)",
+        run: scenarios::users::run_lmtp,
+    },
+    Scenario {
+        name: "login",
+        description: "16 concurrent logins with production argon2id parameters",
+        run: scenarios::users::run_login,
+    },
+    Scenario {
+        name: "idle_16",
+        description: "16 users (100-email INBOXes) in IDLE, one new email each by LMTP",
+        run: scenarios::users::run_idle_16,
+    },
+    Scenario {
+        name: "idle_10",
+        description: "10 users (1-email INBOXes) in IDLE, notified one by one (scaling)",
+        run: scenarios::users::run_idle_10,
+    },
+    Scenario {
+        name: "idle_100",
+        description: "100 users (1-email INBOXes) in IDLE, notified one by one (scaling)",
+        run: scenarios::users::run_idle_100,
+    },
+    Scenario {
+        name: "idle_1k",
+        description: "1,000 users (1-email INBOXes) in IDLE, notified one by one",
+        run: scenarios::users::run_idle_1k,
+    },
+    Scenario {
+        name: "idle_10k",
+        description: "10,000 users (1-email INBOXes) in IDLE, notified one by one (report only)",
+        run: scenarios::users::run_idle_10k,
+    },
+    Scenario {
+        name: "copy_move",
+        description: "COPY 1k emails INBOX to Sent, then MOVE them to Archive (no body traffic)",
+        run: scenarios::mailbox_ops::run_copy_move,
+    },
+    Scenario {
+        name: "store_flags",
+        description: "STORE 1 flag on 1 email, 16 flags on 1 email, 1 flag on 1k emails",
+        run: scenarios::mailbox_ops::run_store_flags,
+    },
+    Scenario {
+        name: "refresh",
+        description: "SELECT, NOOP, CHECK, STATUS of another mailbox, on a 1k INBOX",
+        run: scenarios::mailbox_ops::run_refresh,
+    },
+    Scenario {
+        name: "search_meta",
+        description: "the trace's 14 SEARCH commands (flags, dates, headers) on 1k emails",
+        run: scenarios::mailbox_ops::run_search_meta,
+    },
+    Scenario {
+        name: "search_body",
+        description: "SEARCH BODY / TEXT on 1k emails",
+        run: scenarios::mailbox_ops::run_search_body,
+    },
+    Scenario {
+        name: "list",
+        description: "LIST, LSUB, LIST RETURN (STATUS) over 5 mailboxes",
+        run: scenarios::mailbox_ops::run_list,
+    },
+    Scenario {
+        name: "fetch_all",
+        description: "FETCH 1:* ALL on 1k emails",
+        run: scenarios::fetch::run_all,
+    },
+    Scenario {
+        name: "fetch_full",
+        description: "FETCH 1:* FULL on 1k emails (no body read)",
+        run: scenarios::fetch::run_full,
+    },
+    Scenario {
+        name: "fetch_body_x1",
+        description: "FETCH 1:* BODY.PEEK[] on the 100 emails (23.6 MB; test-time variant)",
+        run: scenarios::fetch::run_body_x1,
+    },
+    Scenario {
+        name: "fetch_body",
+        description: "FETCH 1:* BODY.PEEK[] on 1k emails (~236 MB sent; report only)",
+        run: scenarios::fetch::run_body,
+    },
+    Scenario {
+        name: "trace_replay",
+        description: "the 4,619-command workload of the recorded trace, 4 users concurrently",
+        run: scenarios::trace_replay::run,
     }]
 }
 
@@ -120,6 +220,22 @@ pub struct Report {
     pub failures: Vec<String>,
     /// The server's figures phase by phase (its peak is reset at each phase's start).
     pub phases: Vec<Phase>,
+    /// The budgeted figure: the highest of the measured steps' peak minus the live bytes just
+    /// before the step (for `login`: the login step's absolute peak; 0 when not set).
+    pub above_baseline_bytes: u64,
+    /// The target for `above_baseline_bytes` (0 when the scenario has none).
+    pub target_bytes: u64,
+    /// Live server bytes of one authenticated, selected, idle session (0 when not measured).
+    pub session_base_bytes: u64,
+    /// Live server bytes per session in IDLE (idle scenarios only).
+    pub per_idle_session_bytes: Option<u64>,
+    /// Scenario-specific figures (storage request counts, sizes...), by name.
+    pub figures: BTreeMap<String, u64>,
+    /// The phases the budget measures.
+    pub measured_phases: Vec<String>,
+    /// The server's live bytes sampled on a fixed simulated-time period: (ms, bytes).
+    #[serde(skip)]
+    pub samples: Vec<(u64, u64)>,
 }
 
 /// One phase of a scenario, on the server's account.
@@ -133,6 +249,20 @@ pub struct Phase {
     pub server_live_end_bytes: u64,
     /// Allocations by the server during the phase.
     pub server_allocs: u64,
+    /// Live bytes of the server when the phase started (its baseline).
+    pub server_live_start_bytes: u64,
+    /// Simulated time at the phase's start, in milliseconds since the run began.
+    pub start_ms: u64,
+    /// Simulated time at the phase's end, in milliseconds since the run began.
+    pub end_ms: u64,
+}
+
+impl Phase {
+    /// Peak during the phase minus the live bytes just before it.
+    pub fn above_baseline_bytes(&self) -> u64 {
+        self.server_peak_bytes
+            .saturating_sub(self.server_live_start_bytes)
+    }
 }
 
 /// Phase boundaries shared by a run's clients: every client waits at each boundary, and the
@@ -144,6 +274,13 @@ pub struct PhaseMarks {
     barrier: Rc<tokio::sync::Barrier>,
     phases: Rc<RefCell<Vec<Phase>>>,
     allocs_at_start: Rc<Cell<u64>>,
+    live_at_start: Rc<Cell<u64>>,
+    ms_at_start: Rc<Cell<u64>>,
+}
+
+/// Simulated milliseconds since the run began (0 outside a host's tick).
+pub fn sim_now_ms() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl PhaseMarks {
@@ -155,6 +292,8 @@ impl PhaseMarks {
             barrier: Rc::new(tokio::sync::Barrier::new(clients)),
             phases: Rc::default(),
             allocs_at_start: Rc::new(Cell::new(server.figures().allocs)),
+            live_at_start: Rc::new(Cell::new(server.figures().live_bytes)),
+            ms_at_start: Rc::new(Cell::new(0)),
         }
     }
 
@@ -174,11 +313,15 @@ impl PhaseMarks {
     async fn end(&self, index: usize) {
         if self.barrier.wait().await.is_leader() {
             let figures = alloc::figures_of(self.server);
+            let now_ms = sim_now_ms();
             self.phases.borrow_mut().push(Phase {
                 name: self.names[index].to_string(),
                 server_peak_bytes: figures.peak_bytes,
                 server_live_end_bytes: figures.live_bytes,
                 server_allocs: figures.allocs - self.allocs_at_start.replace(figures.allocs),
+                server_live_start_bytes: self.live_at_start.replace(figures.live_bytes),
+                start_ms: self.ms_at_start.replace(now_ms),
+                end_ms: now_ms,
             });
             alloc::reset_peak(self.server);
         }
@@ -280,7 +423,32 @@ impl Report {
             received_hash: hex::encode(hasher.finalize()),
             failures,
             phases,
+            above_baseline_bytes: 0,
+            target_bytes: 0,
+            session_base_bytes: 0,
+            per_idle_session_bytes: None,
+            figures: BTreeMap::new(),
+            measured_phases: Vec::new(),
+            samples: Vec::new(),
         }
+    }
+
+    /// Sets the budgeted figure from the phases named `steps`: the highest above-baseline peak.
+    pub fn measure_steps(&mut self, steps: &[&str], target_bytes: u64) {
+        self.above_baseline_bytes = self
+            .phases
+            .iter()
+            .filter(|p| steps.contains(&p.name.as_str()))
+            .map(Phase::above_baseline_bytes)
+            .max()
+            .unwrap_or(0);
+        self.measured_phases = steps.iter().map(|s| s.to_string()).collect();
+        self.target_bytes = target_bytes;
+    }
+
+    /// The phase named `name`.
+    pub fn phase(&self, name: &str) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.name == name)
     }
 
     /// Whether every response parsed, had the expected status, and every content check held.
@@ -293,6 +461,8 @@ impl Report {
         Measured {
             server_peak_bytes: self.server_peak_bytes,
             server_live_end_bytes: self.server_live_end_bytes,
+            above_baseline_bytes: self.above_baseline_bytes,
+            per_idle_session_bytes: self.per_idle_session_bytes,
         }
     }
 

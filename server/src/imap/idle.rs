@@ -23,6 +23,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             (subscription, deliveries)
         };
         self.out.line(b"+ idling\r\n");
+        // Subscribed first, then a last look: nothing that lands in between is missed.
+        if let Err(e) = Box::pin(self.refresh_selected()).await {
+            tracing::debug!(error = %e, "refresh at idle start failed");
+        }
         self.out.flush().await?;
         // Park: an idling session keeps only its log position, not the mailbox's index.
         let cursor = {

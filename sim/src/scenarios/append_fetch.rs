@@ -108,7 +108,7 @@ async fn steps(
     client
         .command(&format!("LOGIN {user} \"{password}\""))
         .await?;
-    client.command("CREATE Archive").await?;
+    client.command("CREATE Projects").await?;
     phases.end_phase().await;
     for email in emails {
         client
