@@ -269,12 +269,26 @@ fn serve(
     }
 }
 
+/// Scenarios that do not complete today (see the ignored tests in tests/tests/budgets.rs); the
+/// report names them instead of waiting on them.
+const KNOWN_HANGS: [&str; 3] = ["idle_100", "idle_1k", "idle_10k"];
+
 fn report(budgets: &Budgets) -> ExitCode {
     let scenarios = scenario::all();
     let mut rows = Vec::new();
     let mut failed = false;
     for (i, s) in scenarios.iter().enumerate() {
         let seed = default_seed(budgets, s.name);
+        if KNOWN_HANGS.contains(&s.name) {
+            eprintln!(
+                "[{}/{}] {} seed {seed}: SKIPPED: does not complete (an IDLE notification is lost from ~100 idle users up; open bug)",
+                i + 1,
+                scenarios.len(),
+                s.name
+            );
+            failed = true;
+            continue;
+        }
         // Wall time for the progress line only; nothing inside the simulation reads it.
         let started = std::time::Instant::now();
         match run_one(budgets, s.name, seed) {

@@ -236,7 +236,7 @@ enum Source {
 }
 
 /// The chunks covering bytes `start..end` of a stored body, as (chunk index, from, to) within each.
-fn chunk_span(record: &MessageRecord, start: u64, end: u64) -> impl Iterator<Item = (u32, usize, usize)> {
+pub(super) fn chunk_span(record: &MessageRecord, start: u64, end: u64) -> impl Iterator<Item = (u32, usize, usize)> {
     let chunk = record.body.chunk_bytes as u64;
     let range = if start < end { (start / chunk)..((end - 1) / chunk + 1) } else { 0..0 };
     range.map(move |i| {
@@ -245,6 +245,14 @@ fn chunk_span(record: &MessageRecord, start: u64, end: u64) -> impl Iterator<Ite
         let to = (end - base).min(chunk) as usize;
         (i as u32, from, to.max(from))
     })
+}
+
+/// RFC 3501 forbids NUL in a literal; a stored message may hold some. Like Dovecot, each becomes
+/// 0x80, so lengths (and every announced literal size) stay as stored.
+fn no_nul(bytes: &mut [u8]) {
+    for b in bytes.iter_mut().filter(|b| **b == 0) {
+        *b = 0x80;
+    }
 }
 
 /// Keeps (or, with `not`, drops) the named fields of a header block; the blank line ends it.
@@ -420,13 +428,20 @@ async fn fetch_one<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         session.out.push(&head).await?;
         head.clear();
         match src {
-            Source::Bytes(bytes) => session.out.push(&bytes[start as usize..end as usize]).await?,
+            Source::Bytes(mut bytes) => {
+                no_nul(&mut bytes[start as usize..end as usize]);
+                session.out.push(&bytes[start as usize..end as usize]).await?
+            }
             Source::Range(..) => {
                 // A storage error after the literal started cannot become a NO for this message (its
                 // length is promised), so the connection is closed instead of sending junk.
                 for (i, from, to) in chunk_span(record, start, end) {
                     match user.body_chunk(&entry.message, &record.body, i).await {
-                        Ok(data) => session.out.push(&data[from..to.min(data.len())]).await?,
+                        Ok(mut data) => {
+                            let to = to.min(data.len());
+                            no_nul(&mut data[from..to]);
+                            session.out.push(&data[from..to]).await?
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "body unreadable mid-literal; closing");
                             return Err(FetchError::Io(std::io::Error::other(e.to_string())));

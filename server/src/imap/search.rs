@@ -101,7 +101,13 @@ fn header_values<'h>(header: &'h [u8], name: &[u8]) -> Vec<Vec<u8>> {
 fn sent_date(header: &[u8]) -> Option<NaiveDate> {
     let value = header_values(header, b"Date").into_iter().next()?;
     let text = String::from_utf8_lossy(&value).into_owned();
-    chrono::DateTime::parse_from_rfc2822(text.trim()).ok().map(|d| d.date_naive())
+    let text = text.trim();
+    // A wrong day of the week ("Mon, 13 Aug 1998" was a Thursday) is common: like Dovecot, ignore it.
+    let without_day = text.split_once(',').map_or(text, |(_, rest)| rest.trim());
+    chrono::DateTime::parse_from_rfc2822(text)
+        .or_else(|_| chrono::DateTime::parse_from_rfc2822(without_day))
+        .ok()
+        .map(|d| d.date_naive())
 }
 
 fn keyword_bit(keywords: &[String], name: &str) -> u32 {
@@ -186,9 +192,10 @@ async fn scan_body(user: &UserStore, entry: &Entry, needles: &[Vec<u8>]) -> Resu
     let record = user.record(&entry.message).await?;
     let keep = needles.iter().map(Vec::len).max().unwrap_or(1).saturating_sub(1);
     let mut window: Vec<u8> = Vec::new();
-    for i in 0..record.body.chunks() {
+    // BODY looks in the body only (RFC 3501), not in the message's header.
+    for (i, from, to) in super::fetch::chunk_span(&record, record.meta.root.body_start, record.body.size) {
         let chunk = user.body_chunk(&entry.message, &record.body, i).await?;
-        window.extend_from_slice(&chunk);
+        window.extend_from_slice(&chunk[from..to.min(chunk.len())]);
         drop(chunk);
         for (n, f) in needles.iter().zip(found.iter_mut()) {
             *f = *f || lower_contains(&window, n);
@@ -267,6 +274,12 @@ mod tests {
         assert_eq!(header_values(h, b"subject"), vec![b"hello world".to_vec()]);
         assert_eq!(header_values(h, b"From"), vec![b"a@b.c".to_vec()]);
         assert!(header_values(h, b"To").is_empty());
+    }
+
+    #[test]
+    fn sent_dates_with_a_wrong_weekday_still_parse() {
+        let d = sent_date(b"Date: Mon, 13 Aug 1998 17:42:41 +1000\r\n\r\n").expect("parses");
+        assert_eq!(d.to_string(), "1998-08-13");
     }
 
     #[test]
