@@ -55,10 +55,14 @@ impl RateLimiter {
         let now = tokio::time::Instant::now();
         // Never poisoned in practice: the critical sections cannot panic.
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        [Self::key_user(login), Self::key_addr(addr)].iter().all(|k| match map.get(k) {
-            Some((n, since)) => *n < FAILURES_MAX || now.duration_since(*since) > FAILURE_WINDOW,
-            None => true,
-        })
+        [Self::key_user(login), Self::key_addr(addr)]
+            .iter()
+            .all(|k| match map.get(k) {
+                Some((n, since)) => {
+                    *n < FAILURES_MAX || now.duration_since(*since) > FAILURE_WINDOW
+                }
+                None => true,
+            })
     }
 
     /// Records a failure of `login` from `addr`.
@@ -74,7 +78,8 @@ impl RateLimiter {
         }
         if map.len() > TRACKED_MAX {
             // Drop the entries whose window started first.
-            let mut by_age: Vec<(tokio::time::Instant, String)> = map.iter().map(|(k, v)| (v.1, k.clone())).collect();
+            let mut by_age: Vec<(tokio::time::Instant, String)> =
+                map.iter().map(|(k, v)| (v.1, k.clone())).collect();
             by_age.sort();
             for (_, k) in by_age.into_iter().take(map.len() - TRACKED_MAX) {
                 map.remove(&k);
@@ -84,7 +89,10 @@ impl RateLimiter {
 
     /// Forgets the failures of `login` after a success.
     pub fn succeeded(&self, login: &str) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&Self::key_user(login));
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&Self::key_user(login));
     }
 }
 
@@ -99,14 +107,22 @@ impl Drop for Queued<'_> {
 
 /// Takes a KDF slot, waiting in a queue of bounded length: each derivation allocates ~19 MiB, so
 /// a login flood must wait (or be refused), not derive keys all at once.
-async fn kdf_slot(server: &Server) -> Result<(tokio::sync::SemaphorePermit<'_>, Queued<'_>), AuthError> {
+async fn kdf_slot(
+    server: &Server,
+) -> Result<(tokio::sync::SemaphorePermit<'_>, Queued<'_>), AuthError> {
     let inner = server.inner();
-    let waiting = inner.kdf_waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let waiting = inner
+        .kdf_waiting
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let queued = Queued(&inner.kdf_waiting);
     if waiting >= inner.config.limits.kdf_queue_max + inner.config.limits.kdf_concurrency {
         return Err(AuthError::Busy);
     }
-    let permit = inner.kdf_slots.acquire().await.expect("the KDF semaphore is never closed");
+    let permit = inner
+        .kdf_slots
+        .acquire()
+        .await
+        .expect("the KDF semaphore is never closed");
     Ok((permit, queued))
 }
 
@@ -118,19 +134,33 @@ pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<User
     let _slot = kdf_slot(server).await?;
     let key = match inner.store.row_read(&pk, sk).await? {
         Some(row) => {
-            let value = row.values.iter().flatten().next().ok_or(AuthError::InvalidCredentials)?;
-            let wrapped: WrappedKey = postcard::from_bytes(value).map_err(|e| AuthError::Corrupt(e.to_string()))?;
+            let value = row
+                .values
+                .iter()
+                .flatten()
+                .next()
+                .ok_or(AuthError::InvalidCredentials)?;
+            let wrapped: WrappedKey =
+                postcard::from_bytes(value).map_err(|e| AuthError::Corrupt(e.to_string()))?;
             wrapped.unwrap_key(password).map_err(|e| match e {
                 CryptoError::Open => AuthError::InvalidCredentials,
                 other => AuthError::Corrupt(other.to_string()),
             })?
         }
         None => match inner.config.users.iter().find(|u| u.name == login) {
-            Some(u) if u.password.as_bytes() == password => provision(server, &user, password).await?,
+            Some(u) if u.password.as_bytes() == password => {
+                provision(server, &user, password).await?
+            }
             _ => return Err(AuthError::InvalidCredentials),
         },
     };
-    Ok(UserStore::new(inner.store.clone(), inner.env.clone(), &user, key, inner.log_clock.clone()))
+    Ok(UserStore::new(
+        inner.store.clone(),
+        inner.env.clone(),
+        &user,
+        key,
+        inner.log_clock.clone(),
+    ))
 }
 
 /// Creates a configured user's keys: their secret key (see [`SecretKey::provisioned`]: concurrent
@@ -138,15 +168,27 @@ pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<User
 /// from it. The caller holds a KDF slot.
 async fn provision(server: &Server, user: &str, password: &[u8]) -> Result<SecretKey, AuthError> {
     let inner = server.inner();
-    let key = SecretKey::provisioned(user, password, &inner.config.kdf).map_err(|e| AuthError::Corrupt(e.to_string()))?;
+    let key = SecretKey::provisioned(user, password, &inner.config.kdf)
+        .map_err(|e| AuthError::Corrupt(e.to_string()))?;
     let wrapped = WrappedKey::wrap(&inner.env, &key, password, &inner.config.kdf)
         .map_err(|e| AuthError::Corrupt(e.to_string()))?;
     let value = postcard::to_allocvec(&wrapped).expect("serialising to a Vec cannot fail");
     // The public key first: a user with a wrapped key always has one.
     let (pk, sk) = layout::public_key_row(user);
-    inner.store.row_insert(&pk, sk, None, Bytes::copy_from_slice(&key.delivery_public())).await?;
+    inner
+        .store
+        .row_insert(
+            &pk,
+            sk,
+            None,
+            Bytes::copy_from_slice(&key.delivery_public()),
+        )
+        .await?;
     let (pk, sk) = layout::keys_row(user);
-    inner.store.row_insert(&pk, sk, None, Bytes::from(value)).await?;
+    inner
+        .store
+        .row_insert(&pk, sk, None, Bytes::from(value))
+        .await?;
     Ok(key)
 }
 
@@ -158,16 +200,24 @@ pub async fn delivery_key(server: &Server, login: &str) -> Result<Option<[u8; 32
     let (pk, sk) = layout::public_key_row(&user);
     if let Some(row) = inner.store.row_read(&pk, sk).await? {
         if let Some(value) = row.values.iter().flatten().next() {
-            let key: [u8; 32] = value.as_ref().try_into().map_err(|_| AuthError::Corrupt("public key size".into()))?;
+            let key: [u8; 32] = value
+                .as_ref()
+                .try_into()
+                .map_err(|_| AuthError::Corrupt("public key size".into()))?;
             return Ok(Some(key));
         }
     }
-    let Some(configured) = inner.config.users.iter().find(|u| u.name == login) else { return Ok(None) };
+    let Some(configured) = inner.config.users.iter().find(|u| u.name == login) else {
+        return Ok(None);
+    };
     let _slot = kdf_slot(server).await?;
     // Another task may have provisioned meanwhile; check again under the slot.
     if let Some(row) = inner.store.row_read(&pk, sk).await? {
         if let Some(value) = row.values.iter().flatten().next() {
-            let key: [u8; 32] = value.as_ref().try_into().map_err(|_| AuthError::Corrupt("public key size".into()))?;
+            let key: [u8; 32] = value
+                .as_ref()
+                .try_into()
+                .map_err(|_| AuthError::Corrupt("public key size".into()))?;
             return Ok(Some(key));
         }
     }
@@ -182,7 +232,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_login_flood_beyond_the_kdf_queue_is_refused_at_once() {
-        let limits = Limits { kdf_concurrency: 1, kdf_queue_max: 1, ..Limits::default() };
+        let limits = Limits {
+            kdf_concurrency: 1,
+            kdf_queue_max: 1,
+            ..Limits::default()
+        };
         let config = ServerConfig {
             storage: crate::storage::StorageConfig::default(),
             users: vec![],
@@ -192,16 +246,31 @@ mod tests {
         };
         let server = Server::new(config, crate::env::Env::production());
         // As if a derivation were running: the only slot is taken.
-        let held = server.inner().kdf_slots.acquire().await.expect("open semaphore");
+        let held = server
+            .inner()
+            .kdf_slots
+            .acquire()
+            .await
+            .expect("open semaphore");
         let mut waiting = Vec::new();
         for name in ["a", "b"] {
             let server = server.clone();
-            waiting.push(tokio::spawn(async move { login(&server, name, b"pw").await.map(|_| ()) }));
+            waiting.push(tokio::spawn(async move {
+                login(&server, name, b"pw").await.map(|_| ())
+            }));
         }
-        while server.inner().kdf_waiting.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        while server
+            .inner()
+            .kdf_waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
+            < 2
+        {
             tokio::task::yield_now().await;
         }
-        assert!(matches!(login(&server, "c", b"pw").await, Err(AuthError::Busy)));
+        assert!(matches!(
+            login(&server, "c", b"pw").await,
+            Err(AuthError::Busy)
+        ));
         drop(held);
         for task in waiting {
             task.abort();

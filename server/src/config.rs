@@ -54,7 +54,11 @@ pub struct KdfParams {
 
 impl Default for KdfParams {
     fn default() -> Self {
-        KdfParams { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 }
+        KdfParams {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 

@@ -71,7 +71,13 @@ impl SecretKey {
         }
         let (nonce, ct) = sealed.split_at(NONCE_BYTES);
         self.cipher()
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: context })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: context,
+                },
+            )
             .map_err(|_| CryptoError::Open)
     }
 
@@ -94,8 +100,15 @@ impl BodyStream {
     }
 
     /// Decrypts chunk `position` in place (removes the tag).
-    pub fn open_chunk(&self, position: u32, last: bool, buf: &mut Vec<u8>) -> Result<(), CryptoError> {
-        self.0.decrypt_in_place(position, last, b"", buf).map_err(|_| CryptoError::Open)
+    pub fn open_chunk(
+        &self,
+        position: u32,
+        last: bool,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        self.0
+            .decrypt_in_place(position, last, b"", buf)
+            .map_err(|_| CryptoError::Open)
     }
 }
 
@@ -109,7 +122,9 @@ impl SecretKey {
         hasher.update(b"imapsim delivery key v1\0");
         hasher.update(&self.0);
         let mut out = [0u8; 32];
-        hasher.finalize_variable(&mut out).expect("buffer has the requested size");
+        hasher
+            .finalize_variable(&mut out)
+            .expect("buffer has the requested size");
         crypto_box::SecretKey::from_bytes(out)
     }
 
@@ -120,7 +135,9 @@ impl SecretKey {
 
     /// Opens a value sealed with [`seal_to`] for this user.
     pub fn open_delivered(&self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.delivery_secret().unseal(sealed).map_err(|_| CryptoError::Open)
+        self.delivery_secret()
+            .unseal(sealed)
+            .map_err(|_| CryptoError::Open)
     }
 
     /// A key from raw bytes (per-message body keys kept in sealed records).
@@ -182,10 +199,23 @@ pub struct WrappedKey {
 
 const WRAP_CONTEXT: &[u8] = b"imapsim user key v1";
 
-fn derive_kek(password: &[u8], salt: &[u8; 16], params: &KdfParams) -> Result<SecretKey, CryptoError> {
-    let argon_params = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
-        .map_err(|e| CryptoError::Kdf(e.to_string()))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon_params);
+fn derive_kek(
+    password: &[u8],
+    salt: &[u8; 16],
+    params: &KdfParams,
+) -> Result<SecretKey, CryptoError> {
+    let argon_params = argon2::Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        Some(32),
+    )
+    .map_err(|e| CryptoError::Kdf(e.to_string()))?;
+    let argon = argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon_params,
+    );
     let mut out = [0u8; 32];
     argon
         .hash_password_into(password, salt, &mut out)
@@ -197,20 +227,31 @@ impl SecretKey {
     /// The key a user gets at provisioning: derived from the password with a salt fixed by the
     /// user, so that two instances provisioning the same user at once (concurrent first logins)
     /// agree on it. Later password changes re-wrap this key; it is not derived again.
-    pub fn provisioned(user: &str, password: &[u8], params: &KdfParams) -> Result<SecretKey, CryptoError> {
+    pub fn provisioned(
+        user: &str,
+        password: &[u8],
+        params: &KdfParams,
+    ) -> Result<SecretKey, CryptoError> {
         use blake2::digest::{Update, VariableOutput};
         let mut hasher = blake2::Blake2bVar::new(16).expect("16 is a valid BLAKE2b output size");
         hasher.update(b"imapsim provisioning salt v1\0");
         hasher.update(user.as_bytes());
         let mut salt = [0u8; 16];
-        hasher.finalize_variable(&mut salt).expect("buffer has the requested size");
+        hasher
+            .finalize_variable(&mut salt)
+            .expect("buffer has the requested size");
         derive_kek(password, &salt, params)
     }
 }
 
 impl WrappedKey {
     /// Wraps `key` under `password` with fresh salt.
-    pub fn wrap(env: &Env, key: &SecretKey, password: &[u8], params: &KdfParams) -> Result<Self, CryptoError> {
+    pub fn wrap(
+        env: &Env,
+        key: &SecretKey,
+        password: &[u8],
+        params: &KdfParams,
+    ) -> Result<Self, CryptoError> {
         let salt: [u8; 16] = env.random();
         let kek = derive_kek(password, &salt, params)?;
         Ok(WrappedKey {
@@ -225,7 +266,11 @@ impl WrappedKey {
 
     /// Unwraps the secret key; a wrong password gives [`CryptoError::Open`].
     pub fn unwrap_key(&self, password: &[u8]) -> Result<SecretKey, CryptoError> {
-        let params = KdfParams { memory_kib: self.memory_kib, iterations: self.iterations, parallelism: self.parallelism };
+        let params = KdfParams {
+            memory_kib: self.memory_kib,
+            iterations: self.iterations,
+            parallelism: self.parallelism,
+        };
         let kek = derive_kek(password, &self.salt, &params)?;
         let plain = kek.open(WRAP_CONTEXT, &self.sealed)?;
         let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| CryptoError::Open)?;
@@ -246,7 +291,11 @@ mod tests {
     }
 
     fn small_kdf() -> KdfParams {
-        KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 }
+        KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     #[test]

@@ -101,13 +101,21 @@ async fn session<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
                 // A recipient is a login name, or an address whose local part is one.
                 let local = to.split('@').next().unwrap_or(to);
-                let mut found = crate::auth::delivery_key(server, to).await.map(|k| k.map(|k| (to, k)));
+                let mut found = crate::auth::delivery_key(server, to)
+                    .await
+                    .map(|k| k.map(|k| (to, k)));
                 if matches!(found, Ok(None)) && local != to {
-                    found = crate::auth::delivery_key(server, local).await.map(|k| k.map(|k| (local, k)));
+                    found = crate::auth::delivery_key(server, local)
+                        .await
+                        .map(|k| k.map(|k| (local, k)));
                 }
                 match found {
                     Ok(Some((login, public))) => {
-                        recipients.push(Recipient { user: layout::user_id(login), login: login.to_string(), public });
+                        recipients.push(Recipient {
+                            user: layout::user_id(login),
+                            login: login.to_string(),
+                            public,
+                        });
                         reply(out, "250 2.1.5 recipient OK").await?
                     }
                     Ok(None) => reply(out, "550 5.1.1 no such user").await?,
@@ -171,13 +179,21 @@ impl Unstuff {
                 (State::Dot, b'\r') => State::DotCr,
                 (State::Dot, b) => {
                     out.push(b);
-                    if b == b'\n' { State::LineStart } else { State::Middle }
+                    if b == b'\n' {
+                        State::LineStart
+                    } else {
+                        State::Middle
+                    }
                 }
                 (State::DotCr, b'\n') => State::Done,
                 (State::DotCr, b) => {
                     out.push(b'\r');
                     out.push(b);
-                    if b == b'\n' { State::LineStart } else { State::Middle }
+                    if b == b'\n' {
+                        State::LineStart
+                    } else {
+                        State::Middle
+                    }
                 }
                 (_, b'\n') => {
                     out.push(b);
@@ -211,7 +227,16 @@ async fn data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         .iter()
         .map(|r| {
             let message: [u8; 16] = inner.env.random();
-            (BodyWriter::new(inner.store.clone(), inner.env.clone(), r.user.clone(), message, chunk_bytes), None)
+            (
+                BodyWriter::new(
+                    inner.store.clone(),
+                    inner.env.clone(),
+                    r.user.clone(),
+                    message,
+                    chunk_bytes,
+                ),
+                None,
+            )
         })
         .collect();
     let mut scanner = crate::mime::Scanner::new();
@@ -265,16 +290,35 @@ async fn data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             }
             let message = *writer.message();
             let body = writer.finish().await?;
-            let delivery = Delivery { message, record: MessageRecord { body, internal_date, meta: meta.clone() } };
+            let delivery = Delivery {
+                message,
+                record: MessageRecord {
+                    body,
+                    internal_date,
+                    meta: meta.clone(),
+                },
+            };
             let plain = postcard::to_allocvec(&delivery).expect("serialising to a Vec cannot fail");
             let sealed = crate::crypto::seal_to(&inner.env, &r.public, &plain);
             let pk = layout::deliveries_partition(&r.user);
-            inner.store.row_insert(&pk, &layout::hex_id(&message), None, Bytes::from(sealed)).await?;
+            inner
+                .store
+                .row_insert(&pk, &layout::hex_id(&message), None, Bytes::from(sealed))
+                .await?;
             // Wake idling sessions; best effort, the delivery is stored whatever happens.
             let (pk, sk) = layout::deliveries_watch_row(&r.user);
             let stamp: [u8; 8] = inner.env.random();
-            let token = inner.store.row_read(&pk, &sk).await.ok().flatten().map(|row| row.ct);
-            let _ = inner.store.row_insert(&pk, &sk, token.as_ref(), Bytes::copy_from_slice(&stamp)).await;
+            let token = inner
+                .store
+                .row_read(&pk, &sk)
+                .await
+                .ok()
+                .flatten()
+                .map(|row| row.ct);
+            let _ = inner
+                .store
+                .row_insert(&pk, &sk, token.as_ref(), Bytes::copy_from_slice(&stamp))
+                .await;
             Ok(())
         }
         .await;
@@ -282,7 +326,14 @@ async fn data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             Ok(()) => reply(out, &format!("250 2.0.0 <{}> delivered", r.login)).await?,
             Err(e) => {
                 tracing::warn!(error = %e, "delivery failed");
-                reply(out, &format!("451 4.3.0 <{}> temporary storage failure, try again", r.login)).await?
+                reply(
+                    out,
+                    &format!(
+                        "451 4.3.0 <{}> temporary storage failure, try again",
+                        r.login
+                    ),
+                )
+                .await?
             }
         }
     }

@@ -55,11 +55,17 @@ impl Watchers {
         // Never poisoned in practice: the critical sections below cannot panic.
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(shared) = map.get(&(pk.clone(), sk.clone())).and_then(Weak::upgrade) {
-            return Subscription { rx: shared.tx.subscribe(), _shared: shared };
+            return Subscription {
+                rx: shared.tx.subscribe(),
+                _shared: shared,
+            };
         }
         let (tx, rx) = watch::channel(0u64);
         let stop = Arc::new(Notify::new());
-        let shared = Arc::new(Shared { tx, stop: stop.clone() });
+        let shared = Arc::new(Shared {
+            tx,
+            stop: stop.clone(),
+        });
         map.insert((pk.clone(), sk.clone()), Arc::downgrade(&shared));
         drop(map);
         let weak = Arc::downgrade(&shared);
@@ -75,7 +81,10 @@ impl Watchers {
                 }
             }
         });
-        Subscription { rx, _shared: shared }
+        Subscription {
+            rx,
+            _shared: shared,
+        }
     }
 
     /// Mailboxes watched right now.
@@ -96,8 +105,14 @@ async fn run(store: Store, pk: &str, sk: &str, shared: Weak<Shared>, stop: Arc<N
     while shared.strong_count() > 0 {
         let poll = async {
             match &token {
-                None => store.row_read(pk, sk).await.map(|row| row.map(|r| (r.ct, false))),
-                Some(ct) => store.row_poll(pk, sk, ct, POLL_TIMEOUT_S).await.map(|row| row.map(|r| (r.ct, true))),
+                None => store
+                    .row_read(pk, sk)
+                    .await
+                    .map(|row| row.map(|r| (r.ct, false))),
+                Some(ct) => store
+                    .row_poll(pk, sk, ct, POLL_TIMEOUT_S)
+                    .await
+                    .map(|row| row.map(|r| (r.ct, true))),
             }
         };
         let outcome = tokio::select! {
@@ -112,13 +127,18 @@ async fn run(store: Store, pk: &str, sk: &str, shared: Weak<Shared>, stop: Arc<N
                 let first = token.is_none();
                 token = Some(ct);
                 if changed || first {
-                    let Some(strong) = shared.upgrade() else { return };
+                    let Some(strong) = shared.upgrade() else {
+                        return;
+                    };
                     strong.tx.send_modify(|n| *n += 1);
                 }
             }
             Ok(None) if token.is_none() => {
                 // No row yet: create it, so that there is a token to poll with.
-                if let Err(e) = store.row_insert(pk, sk, None, Bytes::from_static(b"\0")).await {
+                if let Err(e) = store
+                    .row_insert(pk, sk, None, Bytes::from_static(b"\0"))
+                    .await
+                {
                     tracing::debug!(error = %e, "watch row creation failed");
                     tokio::time::sleep(RETRY_DELAY).await;
                 }

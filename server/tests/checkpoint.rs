@@ -24,25 +24,48 @@ impl Clock for TestClock {
 #[tokio::test]
 async fn a_long_old_log_tail_becomes_a_checkpoint_that_loads_the_same_state() {
     let clock = Arc::new(TestClock(AtomicU64::new(1_707_955_200_000)));
-    let started = common::start_with(Limits::default(), Some(clock.clone()), &[("alice", "alice-pw")]).await;
+    let started = common::start_with(
+        Limits::default(),
+        Some(clock.clone()),
+        &[("alice", "alice-pw")],
+    )
+    .await;
     let mut c = Client::connect(started.imap).await;
     assert!(tagged(&c.run("a", "LOGIN alice alice-pw").await).starts_with("a OK"));
     for i in 0..10 {
         let m = format!("Subject: {i}\r\n\r\nbody\r\n");
-        c.send(format!("b{i} APPEND Archive {{{}+}}\r\n{m}\r\n", m.len()).as_bytes()).await;
+        c.send(format!("b{i} APPEND Archive {{{}+}}\r\n{m}\r\n", m.len()).as_bytes())
+            .await;
         assert!(tagged(&c.until(&format!("b{i}")).await).contains("OK"));
     }
     assert!(tagged(&c.run("c", "SELECT Archive").await).starts_with("c OK"));
     for round in 0..26 {
         let sign = if round % 2 == 0 { '+' } else { '-' };
-        let reply = c.run(&format!("d{round}"), &format!("STORE 1:10 {sign}FLAGS.SILENT (\\Flagged)")).await;
+        let reply = c
+            .run(
+                &format!("d{round}"),
+                &format!("STORE 1:10 {sign}FLAGS.SILENT (\\Flagged)"),
+            )
+            .await;
         assert!(tagged(&reply).contains("OK"), "{reply:?}");
     }
     let before = c.run("e", "SELECT Archive").await;
-    let checkpoints = |fake: &fakes3::FakeS3| fake.objects().iter().filter(|(k, _)| k.contains("/ckpt/")).count();
-    assert_eq!(checkpoints(&started.fake), 0, "operations younger than the lag are not checkpointed");
+    let checkpoints = |fake: &fakes3::FakeS3| {
+        fake.objects()
+            .iter()
+            .filter(|(k, _)| k.contains("/ckpt/"))
+            .count()
+    };
+    assert_eq!(
+        checkpoints(&started.fake),
+        0,
+        "operations younger than the lag are not checkpointed"
+    );
     let log_rows = |fake: &fakes3::FakeS3| {
-        fake.rows().iter().filter(|(pk, _, values)| pk.contains(":log:") && values.iter().any(Option::is_some)).count()
+        fake.rows()
+            .iter()
+            .filter(|(pk, _, values)| pk.contains(":log:") && values.iter().any(Option::is_some))
+            .count()
     };
     let rows_before = log_rows(&started.fake);
     assert!(rows_before >= 270, "{rows_before} log rows");
@@ -50,22 +73,50 @@ async fn a_long_old_log_tail_becomes_a_checkpoint_that_loads_the_same_state() {
     clock.0.fetch_add(120_000, Ordering::SeqCst);
     let after = c.run("f", "SELECT Archive").await;
     assert_eq!(checkpoints(&started.fake), 1);
-    assert!(log_rows(&started.fake) < 10, "covered rows deleted: {} left", log_rows(&started.fake));
-    assert_eq!(before, after.iter().map(|l| l.replacen("f OK", "e OK", 1)).collect::<Vec<_>>(), "same state from the checkpoint");
+    assert!(
+        log_rows(&started.fake) < 10,
+        "covered rows deleted: {} left",
+        log_rows(&started.fake)
+    );
+    assert_eq!(
+        before,
+        after
+            .iter()
+            .map(|l| l.replacen("f OK", "e OK", 1))
+            .collect::<Vec<_>>(),
+        "same state from the checkpoint"
+    );
     let fetch = c.run("g", "FETCH 1:10 (UID FLAGS MODSEQ)").await;
     assert_eq!(fetch.len(), 11);
-    assert!(fetch[9].starts_with("* 10 FETCH (UID 10 FLAGS () MODSEQ ("), "{fetch:?}");
+    assert!(
+        fetch[9].starts_with("* 10 FETCH (UID 10 FLAGS () MODSEQ ("),
+        "{fetch:?}"
+    );
 
     // A new session, a new checkpoint once more operations are old enough.
     for round in 0..26 {
         let sign = if round % 2 == 0 { '+' } else { '-' };
-        c.run(&format!("h{round}"), &format!("STORE 1:10 {sign}FLAGS.SILENT (\\Seen)")).await;
+        c.run(
+            &format!("h{round}"),
+            &format!("STORE 1:10 {sign}FLAGS.SILENT (\\Seen)"),
+        )
+        .await;
     }
     clock.0.fetch_add(120_000, Ordering::SeqCst);
     let mut d = Client::connect(started.imap).await;
     assert!(tagged(&d.run("a", "LOGIN alice alice-pw").await).starts_with("a OK"));
     let select = d.run("b", "SELECT Archive").await;
-    assert!(select.contains(&"* 10 EXISTS\r\n".to_string()), "{select:?}");
-    assert!(select.contains(&"* OK [UIDNEXT 11] predicted next UID\r\n".to_string()), "{select:?}");
-    assert_eq!(checkpoints(&started.fake), 2, "the newest checkpoint and the one before it are kept");
+    assert!(
+        select.contains(&"* 10 EXISTS\r\n".to_string()),
+        "{select:?}"
+    );
+    assert!(
+        select.contains(&"* OK [UIDNEXT 11] predicted next UID\r\n".to_string()),
+        "{select:?}"
+    );
+    assert_eq!(
+        checkpoints(&started.fake),
+        2,
+        "the newest checkpoint and the one before it are kept"
+    );
 }

@@ -21,17 +21,24 @@ async fn start_both(limits: Limits) -> (SocketAddr, SocketAddr) {
 
 #[tokio::test]
 async fn login_create_append_fetch_round_trip() {
-    let addr = start(Limits { chunk_bytes: 1000, ..Limits::default() }).await;
+    let addr = start(Limits {
+        chunk_bytes: 1000,
+        ..Limits::default()
+    })
+    .await;
     let mut c = Client::connect(addr).await;
     assert!(tagged(&c.run("a0", "CAPABILITY").await).starts_with("a0 OK"));
     assert!(tagged(&c.run("a1", "LOGIN alice wrong").await).starts_with("a1 NO"));
     assert!(tagged(&c.run("a2", "LOGIN alice alice-pw").await).starts_with("a2 OK"));
     assert!(tagged(&c.run("a3", "CREATE Work").await).starts_with("a3 OK"));
     assert!(tagged(&c.run("a4", "CREATE Work").await).starts_with("a4 NO"));
-    let body: Vec<u8> = (0..2500u32).map(|i| b"abcdefghij\r\n"[(i % 12) as usize]).collect();
+    let body: Vec<u8> = (0..2500u32)
+        .map(|i| b"abcdefghij\r\n"[(i % 12) as usize])
+        .collect();
     let mut message = b"From: a@b.c\r\nSubject: hi\r\n\r\n".to_vec();
     message.extend_from_slice(&body);
-    c.send(format!("a5 APPEND Work (\\Flagged) {{{}}}\r\n", message.len()).as_bytes()).await;
+    c.send(format!("a5 APPEND Work (\\Flagged) {{{}}}\r\n", message.len()).as_bytes())
+        .await;
     assert!(c.line().await.starts_with('+'));
     c.send(&message).await;
     c.send(b"\r\n").await;
@@ -40,7 +47,13 @@ async fn login_create_append_fetch_round_trip() {
     assert!(select.iter().any(|l| l == "* 1 EXISTS\r\n"), "{select:?}");
     assert!(tagged(&select).starts_with("a6 OK [READ-WRITE]"));
     let fetch = c.run("a7", "FETCH 1 (UID FLAGS RFC822.SIZE)").await;
-    assert_eq!(fetch[0], format!("* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE {})\r\n", message.len()));
+    assert_eq!(
+        fetch[0],
+        format!(
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE {})\r\n",
+            message.len()
+        )
+    );
     c.send(b"a8 FETCH 1:* BODY.PEEK[]\r\n").await;
     let head = c.line().await;
     assert_eq!(head, format!("* 1 FETCH (BODY[] {{{}}}\r\n", message.len()));
@@ -56,12 +69,20 @@ async fn login_create_append_fetch_round_trip() {
 
 #[tokio::test]
 async fn bad_input_gets_bad_and_the_session_goes_on() {
-    let addr = start(Limits { literal_bytes_max: 100, line_bytes_max: 200, ..Limits::default() }).await;
+    let addr = start(Limits {
+        literal_bytes_max: 100,
+        line_bytes_max: 200,
+        ..Limits::default()
+    })
+    .await;
     let mut c = Client::connect(addr).await;
     assert!(tagged(&c.run("b1", "FROB").await).starts_with("b1 BAD"));
     c.send(b")))\r\n").await;
     assert!(c.line().await.starts_with("* BAD"));
-    assert!(tagged(&c.run("b2", "SELECT INBOX").await).starts_with("b2 NO"), "not logged in yet");
+    assert!(
+        tagged(&c.run("b2", "SELECT INBOX").await).starts_with("b2 NO"),
+        "not logged in yet"
+    );
     assert!(tagged(&c.run("b3", "LOGIN alice alice-pw").await).starts_with("b3 OK"));
     let long = "x".repeat(500);
     c.send(format!("b4 NOOP {long}\r\n").as_bytes()).await;
@@ -80,20 +101,31 @@ async fn lmtp_delivery_reaches_inbox_and_wakes_idle() {
     c.send(b"c3 IDLE\r\n").await;
     assert!(c.line().await.starts_with('+'));
 
-    let (r, mut w) = TcpStream::connect(lmtp).await.expect("connect lmtp").into_split();
+    let (r, mut w) = TcpStream::connect(lmtp)
+        .await
+        .expect("connect lmtp")
+        .into_split();
     let mut r = BufReader::new(r);
     let mut line = String::new();
     r.read_line(&mut line).await.expect("banner");
     assert!(line.starts_with("220"), "{line}");
     w.write_all(b"LHLO test\r\nMAIL FROM:<x@y.z>\r\nRCPT TO:<alice@example.org>\r\nRCPT TO:<nobody@example.org>\r\nDATA\r\n").await.expect("write");
     let mut replies = Vec::new();
-    while !replies.last().is_some_and(|l: &String| l.starts_with("354")) {
+    while !replies
+        .last()
+        .is_some_and(|l: &String| l.starts_with("354"))
+    {
         let mut l = String::new();
         r.read_line(&mut l).await.expect("reply");
         replies.push(l);
     }
-    assert!(replies.iter().any(|l| l.starts_with("550")), "unknown user refused: {replies:?}");
-    w.write_all(b"Subject: lmtp\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n").await.expect("write");
+    assert!(
+        replies.iter().any(|l| l.starts_with("550")),
+        "unknown user refused: {replies:?}"
+    );
+    w.write_all(b"Subject: lmtp\r\n\r\n..dot\r\nbody\r\n.\r\nQUIT\r\n")
+        .await
+        .expect("write");
     let mut l = String::new();
     r.read_line(&mut l).await.expect("reply");
     assert!(l.starts_with("250 2.0.0"), "{l}");
@@ -105,7 +137,10 @@ async fn lmtp_delivery_reaches_inbox_and_wakes_idle() {
     c.send(b"c4 FETCH 1 BODY.PEEK[]\r\n").await;
     let head = c.line().await;
     let expected = b"Subject: lmtp\r\n\r\n.dot\r\nbody\r\n";
-    assert_eq!(head, format!("* 1 FETCH (BODY[] {{{}}}\r\n", expected.len()));
+    assert_eq!(
+        head,
+        format!("* 1 FETCH (BODY[] {{{}}}\r\n", expected.len())
+    );
     let mut got = vec![0u8; expected.len()];
     c.reader.read_exact(&mut got).await.expect("literal");
     assert_eq!(&got, expected);
@@ -117,22 +152,36 @@ async fn line_with_literal(c: &mut Client) -> (String, Vec<u8>) {
 
 #[tokio::test]
 async fn sections_envelope_and_bodystructure_come_from_metadata_and_ranges() {
-    let addr = start(Limits { chunk_bytes: 64, ..Limits::default() }).await;
+    let addr = start(Limits {
+        chunk_bytes: 64,
+        ..Limits::default()
+    })
+    .await;
     let mut c = Client::connect(addr).await;
     assert!(tagged(&c.run("d1", "LOGIN alice alice-pw").await).starts_with("d1 OK"));
     let message: &[u8] = b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: parts\r\n\
 MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\n\
 Content-Type: text/plain\r\n\r\nfirst part body\r\n--b1\r\nContent-Type: text/html\r\n\r\n<p>second</p>\r\n--b1--\r\n";
-    c.send(format!("d2 APPEND INBOX {{{}+}}\r\n", message.len()).as_bytes()).await;
+    c.send(format!("d2 APPEND INBOX {{{}+}}\r\n", message.len()).as_bytes())
+        .await;
     c.send(message).await;
     c.send(b"\r\n").await;
     assert!(tagged(&c.until("d2").await).starts_with("d2 OK"));
     assert!(tagged(&c.run("d3", "SELECT INBOX").await).starts_with("d3 OK"));
 
     let fetch = c.run("d4", "FETCH 1 (ENVELOPE BODYSTRUCTURE)").await;
-    assert!(fetch[0].contains("ENVELOPE (NIL \"parts\" ((\"Alice\" NIL \"alice\" \"example.org\"))"), "{fetch:?}");
-    assert!(fetch[0].contains("BODYSTRUCTURE ((\"TEXT\" \"plain\""), "{fetch:?}");
-    assert!(fetch[0].contains("\"mixed\" (\"boundary\" \"b1\")"), "{fetch:?}");
+    assert!(
+        fetch[0].contains("ENVELOPE (NIL \"parts\" ((\"Alice\" NIL \"alice\" \"example.org\"))"),
+        "{fetch:?}"
+    );
+    assert!(
+        fetch[0].contains("BODYSTRUCTURE ((\"TEXT\" \"plain\""),
+        "{fetch:?}"
+    );
+    assert!(
+        fetch[0].contains("\"mixed\" (\"boundary\" \"b1\")"),
+        "{fetch:?}"
+    );
 
     c.send(b"d5 FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[]<10.20>)\r\n").await;
     let (l1, part1) = line_with_literal(&mut c).await;
@@ -150,7 +199,10 @@ Content-Type: text/plain\r\n\r\nfirst part body\r\n--b1\r\nContent-Type: text/ht
     assert!(tagged(&c.until("d5").await).starts_with("d5 OK"));
 
     let flags = c.run("d6", "FETCH 1 FLAGS").await;
-    assert_eq!(flags[0], "* 1 FETCH (FLAGS ())\r\n", "PEEK leaves \\Seen unset");
+    assert_eq!(
+        flags[0], "* 1 FETCH (FLAGS ())\r\n",
+        "PEEK leaves \\Seen unset"
+    );
     c.send(b"d7 FETCH 1 BODY[TEXT]\r\n").await;
     let (l7, text) = line_with_literal(&mut c).await;
     assert!(l7.contains("FLAGS (\\Seen)"), "{l7}");
@@ -164,10 +216,16 @@ Content-Type: text/plain\r\n\r\nfirst part body\r\n--b1\r\nContent-Type: text/ht
 
 #[tokio::test]
 async fn authenticate_plain_and_login_rate_limit() {
-    let addr = start(Limits { auth_failure_delay_ms: 5, ..Limits::default() }).await;
+    let addr = start(Limits {
+        auth_failure_delay_ms: 5,
+        ..Limits::default()
+    })
+    .await;
     let mut c = Client::connect(addr).await;
     // "\0alice\0alice-pw" in base64, as an initial response and after a continuation.
-    assert!(tagged(&c.run("e1", "AUTHENTICATE PLAIN AGFsaWNlAGFsaWNlLXB3").await).starts_with("e1 OK"));
+    assert!(
+        tagged(&c.run("e1", "AUTHENTICATE PLAIN AGFsaWNlAGFsaWNlLXB3").await).starts_with("e1 OK")
+    );
     let mut c = Client::connect(addr).await;
     c.send(b"e2 AUTHENTICATE PLAIN\r\n").await;
     assert!(c.line().await.starts_with('+'));
@@ -176,10 +234,16 @@ async fn authenticate_plain_and_login_rate_limit() {
     let mut c = Client::connect(addr).await;
     for i in 0..5 {
         let reply = c.run(&format!("f{i}"), "LOGIN alice nope").await;
-        assert!(tagged(&reply).contains("NO [AUTHENTICATIONFAILED] invalid credentials"), "{reply:?}");
+        assert!(
+            tagged(&reply).contains("NO [AUTHENTICATIONFAILED] invalid credentials"),
+            "{reply:?}"
+        );
     }
     let reply = c.run("f5", "LOGIN alice alice-pw").await;
-    assert!(tagged(&reply).contains("too many failed logins"), "the right password is refused too while limited: {reply:?}");
+    assert!(
+        tagged(&reply).contains("too many failed logins"),
+        "the right password is refused too while limited: {reply:?}"
+    );
 }
 
 #[tokio::test]
@@ -189,16 +253,37 @@ async fn list_shows_special_use_hierarchy_and_status() {
     assert!(tagged(&c.run("g1", "LOGIN alice alice-pw").await).starts_with("g1 OK"));
     assert!(tagged(&c.run("g2", "CREATE Archive.2024").await).starts_with("g2 OK"));
     let list = c.run("g3", "LIST \"\" \"*\"").await;
-    assert!(list.contains(&"* LIST (\\HasChildren \\Archive) \".\" Archive\r\n".to_string()), "{list:?}");
-    assert!(list.contains(&"* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n".to_string()), "{list:?}");
-    assert!(list.contains(&"* LIST (\\HasNoChildren) \".\" Archive.2024\r\n".to_string()), "{list:?}");
+    assert!(
+        list.contains(&"* LIST (\\HasChildren \\Archive) \".\" Archive\r\n".to_string()),
+        "{list:?}"
+    );
+    assert!(
+        list.contains(&"* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n".to_string()),
+        "{list:?}"
+    );
+    assert!(
+        list.contains(&"* LIST (\\HasNoChildren) \".\" Archive.2024\r\n".to_string()),
+        "{list:?}"
+    );
     let top = c.run("g4", "LIST \"\" \"%\"").await;
-    assert!(!top.iter().any(|l| l.contains("Archive.2024")), "% stops at the separator: {top:?}");
-    let status = c.run("g5", "LIST \"\" \"*\" RETURN (STATUS (UNSEEN MESSAGES))").await;
-    assert!(status.contains(&"* STATUS INBOX (UNSEEN 0 MESSAGES 0)\r\n".to_string()), "{status:?}");
+    assert!(
+        !top.iter().any(|l| l.contains("Archive.2024")),
+        "% stops at the separator: {top:?}"
+    );
+    let status = c
+        .run("g5", "LIST \"\" \"*\" RETURN (STATUS (UNSEEN MESSAGES))")
+        .await;
+    assert!(
+        status.contains(&"* STATUS INBOX (UNSEEN 0 MESSAGES 0)\r\n".to_string()),
+        "{status:?}"
+    );
     assert!(tagged(&status).starts_with("g5 OK"));
     let special = c.run("g6", "LIST (SPECIAL-USE) \"\" \"*\"").await;
-    assert_eq!(special.len(), 6, "five special-use mailboxes and the tagged OK: {special:?}");
+    assert_eq!(
+        special.len(),
+        6,
+        "five special-use mailboxes and the tagged OK: {special:?}"
+    );
     assert!(tagged(&c.run("g7", "LIST \"\" \"*\" RETURN (BOGUS)").await).starts_with("g7 BAD"));
 }
 
@@ -209,17 +294,30 @@ async fn uidplus_codes_and_uid_expunge() {
     assert!(tagged(&c.run("h1", "LOGIN alice alice-pw").await).starts_with("h1 OK"));
     for i in 0..3 {
         let message = format!("Subject: m{i}\r\n\r\nbody {i}\r\n");
-        c.send(format!("h2{i} APPEND INBOX {{{}+}}\r\n{message}\r\n", message.len()).as_bytes()).await;
+        c.send(format!("h2{i} APPEND INBOX {{{}+}}\r\n{message}\r\n", message.len()).as_bytes())
+            .await;
         let reply = c.until(&format!("h2{i}")).await;
-        assert!(tagged(&reply).contains(&format!("[APPENDUID ")), "{reply:?}");
-        assert!(tagged(&reply).contains(&format!(" {}] APPEND", i + 1)), "{reply:?}");
+        assert!(
+            tagged(&reply).contains(&format!("[APPENDUID ")),
+            "{reply:?}"
+        );
+        assert!(
+            tagged(&reply).contains(&format!(" {}] APPEND", i + 1)),
+            "{reply:?}"
+        );
     }
     assert!(tagged(&c.run("h3", "SELECT INBOX").await).starts_with("h3 OK"));
     let copy = c.run("h4", "UID COPY 2:3 Archive").await;
-    assert!(tagged(&copy).contains("[COPYUID ") && tagged(&copy).contains(" 2:3 1:2] COPY"), "{copy:?}");
+    assert!(
+        tagged(&copy).contains("[COPYUID ") && tagged(&copy).contains(" 2:3 1:2] COPY"),
+        "{copy:?}"
+    );
     assert!(tagged(&c.run("h5", "STORE 1:2 +FLAGS.SILENT (\\Deleted)").await).starts_with("h5 OK"));
     let expunge = c.run("h6", "UID EXPUNGE 2").await;
-    assert_eq!(expunge[0], "* 2 EXPUNGE\r\n", "only UID 2 goes: {expunge:?}");
+    assert_eq!(
+        expunge[0], "* 2 EXPUNGE\r\n",
+        "only UID 2 goes: {expunge:?}"
+    );
     assert!(tagged(&expunge).starts_with("h6 OK"));
     let moved = c.run("h7", "MOVE 1 Trash").await;
     assert!(moved[0].starts_with("* OK [COPYUID "), "{moved:?}");
@@ -236,9 +334,15 @@ async fn mailbox_names_are_modified_utf7_unless_utf8_is_enabled() {
     assert!(tagged(&c.run("i2", "CREATE \"Caf&AOk-\"").await).starts_with("i2 OK"));
     let list = c.run("i3", "LIST \"\" \"Caf*\"").await;
     assert_eq!(list[0], "* LIST (\\HasNoChildren) \".\" Caf&AOk-\r\n");
-    assert_eq!(c.run("i4", "ENABLE UTF8=ACCEPT").await[0], "* ENABLED UTF8=ACCEPT\r\n");
+    assert_eq!(
+        c.run("i4", "ENABLE UTF8=ACCEPT").await[0],
+        "* ENABLED UTF8=ACCEPT\r\n"
+    );
     let list = c.run("i5", "LIST \"\" \"Caf*\"").await;
-    assert!(list[0].starts_with("* LIST (\\HasNoChildren) \".\" {5}"), "UTF-8 name as a literal: {list:?}");
+    assert!(
+        list[0].starts_with("* LIST (\\HasNoChildren) \".\" {5}"),
+        "UTF-8 name as a literal: {list:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,7 +354,8 @@ async fn concurrent_first_logins_of_one_user_agree_on_their_keys() {
             let mut c = Client::connect(addr).await;
             assert!(tagged(&c.run("a", "LOGIN alice alice-pw").await).starts_with("a OK"));
             let m = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
-            c.send(format!("b APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()).as_bytes()).await;
+            c.send(format!("b APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()).as_bytes())
+                .await;
             let reply = c.until("b").await;
             assert!(tagged(&reply).starts_with("b OK"), "session {i}: {reply:?}");
         }));

@@ -9,7 +9,8 @@ use server::config::Limits;
 
 async fn append(c: &mut Client, tag: &str, body: &str) -> Vec<String> {
     let m = format!("Subject: {body}\r\n\r\n{body}\r\n");
-    c.send(format!("{tag} APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()).as_bytes()).await;
+    c.send(format!("{tag} APPEND INBOX {{{}+}}\r\n{m}\r\n", m.len()).as_bytes())
+        .await;
     c.until(tag).await
 }
 
@@ -33,16 +34,26 @@ async fn lost_answers_to_log_writes_are_not_errors_and_refused_writes_change_not
     assert!(tagged(&reply).starts_with("d OK"), "{reply:?}");
 
     // Every K2V insert is refused (not applied).
-    let refused = Faults { error_probability: 1.0, ops: Some(vec![Op::InsertItem, Op::InsertBatch]), ..Faults::default() };
+    let refused = Faults {
+        error_probability: 1.0,
+        ops: Some(vec![Op::InsertItem, Op::InsertBatch]),
+        ..Faults::default()
+    };
     started.fake.set_faults(refused).expect("valid faults");
     let reply = append(&mut c, "e", "two").await;
     assert!(tagged(&reply).starts_with("e NO"), "{reply:?}");
     let reply = c.run("f", "STORE 1 +FLAGS (\\Seen)").await;
     assert!(tagged(&reply).starts_with("f NO"), "{reply:?}");
 
-    started.fake.set_faults(Faults::default()).expect("valid faults");
+    started
+        .fake
+        .set_faults(Faults::default())
+        .expect("valid faults");
     let select = c.run("g", "SELECT INBOX").await;
-    assert!(select.contains(&"* 1 EXISTS\r\n".to_string()), "exactly the acknowledged message: {select:?}");
+    assert!(
+        select.contains(&"* 1 EXISTS\r\n".to_string()),
+        "exactly the acknowledged message: {select:?}"
+    );
     let fetch = c.run("h", "FETCH 1 FLAGS").await;
     assert_eq!(fetch[0], "* 1 FETCH (FLAGS (\\Flagged))\r\n");
 }

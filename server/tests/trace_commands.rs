@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 use traces::log::{CommandName, TraceCommand};
 
 async fn start() -> SocketAddr {
-    common::start_with(Limits::default(), None, &[("alice", "alice-password")]).await.imap
+    common::start_with(Limits::default(), None, &[("alice", "alice-password")])
+        .await
+        .imap
 }
 
 struct Client {
@@ -25,8 +27,15 @@ struct Client {
 
 impl Client {
     async fn connect(addr: SocketAddr) -> Client {
-        let (r, w) = TcpStream::connect(addr).await.expect("connect").into_split();
-        let mut c = Client { reader: BufReader::new(r), writer: w, n: 0 };
+        let (r, w) = TcpStream::connect(addr)
+            .await
+            .expect("connect")
+            .into_split();
+        let mut c = Client {
+            reader: BufReader::new(r),
+            writer: w,
+            n: 0,
+        };
         let mut greeting = String::new();
         c.reader.read_line(&mut greeting).await.expect("greeting");
         c
@@ -36,10 +45,18 @@ impl Client {
     async fn until(&mut self, tag: &str) -> String {
         loop {
             let mut line = Vec::new();
-            self.reader.read_until(b'\n', &mut line).await.expect("read");
+            self.reader
+                .read_until(b'\n', &mut line)
+                .await
+                .expect("read");
             assert!(!line.is_empty(), "connection closed before {tag} completed");
             let text = String::from_utf8_lossy(&line).into_owned();
-            if let Some(n) = text.trim_end().strip_suffix('}').and_then(|l| l.rsplit_once('{')).and_then(|(_, n)| n.parse::<usize>().ok()) {
+            if let Some(n) = text
+                .trim_end()
+                .strip_suffix('}')
+                .and_then(|l| l.rsplit_once('{'))
+                .and_then(|(_, n)| n.parse::<usize>().ok())
+            {
                 let mut skip = vec![0u8; n];
                 self.reader.read_exact(&mut skip).await.expect("literal");
                 continue;
@@ -56,7 +73,10 @@ impl Client {
     async fn run(&mut self, command: &str) -> String {
         self.n += 1;
         let tag = format!("s{}", self.n);
-        self.writer.write_all(format!("{tag} {command}\r\n").as_bytes()).await.expect("write");
+        self.writer
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .await
+            .expect("write");
         self.until(&tag).await
     }
 }
@@ -84,7 +104,10 @@ fn wire(command: &TraceCommand, tag: &str) -> Vec<u8> {
         }
         TraceCommand::Raw { wire, .. } => {
             let text = String::from_utf8_lossy(wire).into_owned();
-            let rest = text.split_once(' ').map(|(_, r)| r.to_string()).unwrap_or_default();
+            let rest = text
+                .split_once(' ')
+                .map(|(_, r)| r.to_string())
+                .unwrap_or_default();
             format!("{tag} {rest}").into_bytes()
         }
     }
@@ -108,13 +131,25 @@ async fn every_recorded_command_gets_the_status_a_mature_server_gives() {
     let mut c = Client::connect(addr).await;
     assert!(c.run("LOGIN alice alice-password").await.contains("OK"));
     // The mailboxes the trace's commands name, each with a few messages.
-    for name in ["Mailspring", "Dataset", "Mailspring.Snoozed", "Test", "Test.Coucou", "INBOX.Pourriel"] {
-        assert!(c.run(&format!("CREATE \"{name}\"")).await.contains("OK"), "create {name}");
+    for name in [
+        "Mailspring",
+        "Dataset",
+        "Mailspring.Snoozed",
+        "Test",
+        "Test.Coucou",
+        "INBOX.Pourriel",
+    ] {
+        assert!(
+            c.run(&format!("CREATE \"{name}\"")).await.contains("OK"),
+            "create {name}"
+        );
     }
     for mailbox in ["INBOX", "Sent", "Drafts", "Archive", "Trash", "Dataset"] {
         for i in 0..4 {
             let m = format!("From: a{i}@example.org\r\nSubject: s{i}\r\nDate: Tue, 13 Feb 2024 10:00:00 +0100\r\n\r\nbody {i}\r\n");
-            let reply = c.run(&format!("APPEND \"{mailbox}\" {{{}+}}\r\n{m}", m.len())).await;
+            let reply = c
+                .run(&format!("APPEND \"{mailbox}\" {{{}+}}\r\n{m}", m.len()))
+                .await;
             assert!(reply.contains("OK"), "{reply}");
         }
     }
@@ -139,20 +174,41 @@ async fn every_recorded_command_gets_the_status_a_mature_server_gives() {
             assert!(c.run("SELECT INBOX").await.contains("OK"));
         }
         c.n += 1;
-        let tag = if line.name == CommandName::Idle { format!("t{}idle", c.n) } else { format!("t{}", c.n) };
-        c.writer.write_all(&wire(&line.command, &tag)).await.expect("write");
+        let tag = if line.name == CommandName::Idle {
+            format!("t{}idle", c.n)
+        } else {
+            format!("t{}", c.n)
+        };
+        c.writer
+            .write_all(&wire(&line.command, &tag))
+            .await
+            .expect("write");
         let reply = c.until(&tag).await;
         let status = reply.split_whitespace().nth(1).unwrap_or("").to_string();
         if status == expected_status(line.name) {
             ok += 1;
         } else {
-            wrong.push(format!("line {} {:?}: expected {}, got {}", line.line, line.name, expected_status(line.name), reply.trim_end()));
+            wrong.push(format!(
+                "line {} {:?}: expected {}, got {}",
+                line.line,
+                line.name,
+                expected_status(line.name),
+                reply.trim_end()
+            ));
         }
         if line.name == CommandName::Logout {
             c = Client::connect(addr).await;
             assert!(c.run("LOGIN alice alice-password").await.contains("OK"));
         }
     }
-    println!("{ok} of {} recorded commands got the expected status", lines.len());
-    assert!(wrong.is_empty(), "{} unexpected:\n{}", wrong.len(), wrong.join("\n"));
+    println!(
+        "{ok} of {} recorded commands got the expected status",
+        lines.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} unexpected:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }

@@ -217,7 +217,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     };
     let store_line = format!(
         "{} (S3 {}, K2V {})",
-        if options.store.is_some() { "external" } else { "fakes3" },
+        if options.store.is_some() {
+            "external"
+        } else {
+            "fakes3"
+        },
         storage.s3_endpoint,
         storage.k2v_endpoint
     );
@@ -325,7 +329,10 @@ mod tests {
         .expect("write config");
         let options = resolve(None, None, &[], Some(&path)).expect("valid file");
         let store = options.store.expect("a [store] section");
-        assert_eq!((store.k2v_endpoint.as_str(), store.region.as_str()), ("10.0.0.5:3904", "garage"));
+        assert_eq!(
+            (store.k2v_endpoint.as_str(), store.region.as_str()),
+            ("10.0.0.5:3904", "garage")
+        );
         std::fs::write(&path, "port = 3\n").expect("write config");
         assert!(matches!(
             resolve(None, None, &[], Some(&path)),

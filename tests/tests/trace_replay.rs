@@ -38,7 +38,11 @@ fn drawn_sessions_get_every_expected_status() {
     let strategy = session_strategy(&config, 40).expect("the small config generates");
     // Fixed seed: the cases are the same on every run; a failure names the session it shrank to.
     let mut runner = TestRunner::new_with_rng(
-        Config { cases: 12, failure_persistence: None, ..Config::default() },
+        Config {
+            cases: 12,
+            failure_persistence: None,
+            ..Config::default()
+        },
         TestRng::from_seed(RngAlgorithm::ChaCha, &[42; 32]),
     );
     let result = runner.run(&strategy, |session| {

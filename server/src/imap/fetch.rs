@@ -8,7 +8,9 @@ use std::num::NonZeroU32;
 use imap_codec::encode::Encoder;
 use imap_codec::ResponseCodec;
 use imap_types::core::{AString, Vec1};
-use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Part, Section};
+use imap_types::fetch::{
+    MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Part, Section,
+};
 use imap_types::response::{Data, Response};
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -74,20 +76,30 @@ fn section_label(section: &Option<Section<'_>>) -> String {
         None => String::new(),
         Some(Section::Part(p)) => part_label(p),
         Some(Section::Header(p)) => with(p, "HEADER"),
-        Some(Section::HeaderFields(p, f)) => with(p, &format!("HEADER.FIELDS ({})", fields_label(f))),
-        Some(Section::HeaderFieldsNot(p, f)) => with(p, &format!("HEADER.FIELDS.NOT ({})", fields_label(f))),
+        Some(Section::HeaderFields(p, f)) => {
+            with(p, &format!("HEADER.FIELDS ({})", fields_label(f)))
+        }
+        Some(Section::HeaderFieldsNot(p, f)) => {
+            with(p, &format!("HEADER.FIELDS.NOT ({})", fields_label(f)))
+        }
         Some(Section::Text(p)) => with(p, "TEXT"),
         Some(Section::Mime(p)) => format!("{}.MIME", part_label(p)),
     }
 }
 
-fn resolve(names: &MacroOrMessageDataItemNames<'_>, uid_command: bool) -> Result<Items, &'static str> {
+fn resolve(
+    names: &MacroOrMessageDataItemNames<'_>,
+    uid_command: bool,
+) -> Result<Items, &'static str> {
     use imap_types::IntoStatic;
     let list: Vec<MessageDataItemName<'_>> = match names {
         MacroOrMessageDataItemNames::Macro(m) => m.expand(),
         MacroOrMessageDataItemNames::MessageDataItemNames(names) => names.clone(),
     };
-    let mut items = Items { uid: uid_command, ..Items::default() };
+    let mut items = Items {
+        uid: uid_command,
+        ..Items::default()
+    };
     for name in list {
         match name {
             MessageDataItemName::Uid => items.uid = true,
@@ -98,15 +110,22 @@ fn resolve(names: &MacroOrMessageDataItemNames<'_>, uid_command: bool) -> Result
             MessageDataItemName::Envelope => items.envelope = true,
             MessageDataItemName::BodyStructure => items.bodystructure = true,
             MessageDataItemName::Body => items.body = true,
-            MessageDataItemName::BodyExt { section, partial, peek } => items.sections.push(BodyItem {
+            MessageDataItemName::BodyExt {
+                section,
+                partial,
+                peek,
+            } => items.sections.push(BodyItem {
                 label: format!("BODY[{}]", section_label(&section)),
                 section: section.map(IntoStatic::into_static),
                 partial,
                 sets_seen: !peek,
             }),
-            MessageDataItemName::Rfc822 => {
-                items.sections.push(BodyItem { label: "RFC822".into(), section: None, partial: None, sets_seen: true })
-            }
+            MessageDataItemName::Rfc822 => items.sections.push(BodyItem {
+                label: "RFC822".into(),
+                section: None,
+                partial: None,
+                sets_seen: true,
+            }),
             MessageDataItemName::Rfc822Header => items.sections.push(BodyItem {
                 label: "RFC822.HEADER".into(),
                 section: Some(Section::Header(None)),
@@ -145,7 +164,10 @@ pub(super) fn contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
 /// Encodes one data item with imap-codec, as it appears inside `FETCH (...)`.
 fn encode_item(item: MessageDataItem<'static>) -> Vec<u8> {
     let seq = NonZeroU32::MIN;
-    let response = Response::Data(Data::Fetch { seq, items: Vec1::from(item) });
+    let response = Response::Data(Data::Fetch {
+        seq,
+        items: Vec1::from(item),
+    });
     let out = ResponseCodec::default().encode(&response).dump();
     let inner = out
         .strip_prefix(b"* 1 FETCH (")
@@ -169,32 +191,58 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             items
         }
         Err(reason) => {
-            session.out.line(format!("{tag} BAD {reason}\r\n").as_bytes());
+            session
+                .out
+                .line(format!("{tag} BAD {reason}\r\n").as_bytes());
             return Ok(());
         }
     };
-    let user = session.user.clone().expect("fetch runs only when authenticated");
+    let user = session
+        .user
+        .clone()
+        .expect("fetch runs only when authenticated");
     let (exists, largest_uid, read_only) = {
-        let selected = session.selected.as_ref().expect("fetch runs only when selected");
+        let selected = session
+            .selected
+            .as_ref()
+            .expect("fetch runs only when selected");
         let index = &selected.index;
-        (index.exists(), index.entries.last().map(|e| e.uid).unwrap_or(0), selected.read_only)
+        (
+            index.exists(),
+            index.entries.last().map(|e| e.uid).unwrap_or(0),
+            selected.read_only,
+        )
     };
     let mut seen_set = false;
     let mut seq = 0u32;
     while seq < exists {
         seq += 1;
-        let entry: Entry = session.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
-        let wanted = if uid_command { contains(set, entry.uid, largest_uid) } else { contains(set, seq, exists) };
+        let entry: Entry = session
+            .selected
+            .as_ref()
+            .expect("still selected")
+            .index
+            .entries[seq as usize - 1];
+        let wanted = if uid_command {
+            contains(set, entry.uid, largest_uid)
+        } else {
+            contains(set, seq, exists)
+        };
         if !wanted || changed_since.is_some_and(|m| entry.modseq <= m) {
             continue;
         }
-        seen_set |= items.sections.iter().any(|s| s.sets_seen) && !read_only && entry.flags & flag::SEEN == 0;
+        seen_set |= items.sections.iter().any(|s| s.sets_seen)
+            && !read_only
+            && entry.flags & flag::SEEN == 0;
         if let Err(e) = fetch_one(session, &user, seq, entry, &items, read_only).await {
             match e {
                 FetchError::Io(e) => return Err(e),
                 FetchError::Mail(e) => {
                     tracing::warn!(error = %e, "fetch failed");
-                    session.out.line(format!("{tag} NO [UNAVAILABLE] storage temporarily unavailable\r\n").as_bytes());
+                    session.out.line(
+                        format!("{tag} NO [UNAVAILABLE] storage temporarily unavailable\r\n")
+                            .as_bytes(),
+                    );
                     return Ok(());
                 }
             }
@@ -206,7 +254,9 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             tracing::debug!(error = %e, "refresh after fetch failed");
         }
     }
-    session.out.line(format!("{tag} OK FETCH completed\r\n").as_bytes());
+    session
+        .out
+        .line(format!("{tag} OK FETCH completed\r\n").as_bytes());
     Ok(())
 }
 
@@ -236,9 +286,17 @@ enum Source {
 }
 
 /// The chunks covering bytes `start..end` of a stored body, as (chunk index, from, to) within each.
-pub(super) fn chunk_span(record: &MessageRecord, start: u64, end: u64) -> impl Iterator<Item = (u32, usize, usize)> {
+pub(super) fn chunk_span(
+    record: &MessageRecord,
+    start: u64,
+    end: u64,
+) -> impl Iterator<Item = (u32, usize, usize)> {
     let chunk = record.body.chunk_bytes as u64;
-    let range = if start < end { (start / chunk)..((end - 1) / chunk + 1) } else { 0..0 };
+    let range = if start < end {
+        (start / chunk)..((end - 1) / chunk + 1)
+    } else {
+        0..0
+    };
     range.map(move |i| {
         let base = i * chunk;
         let from = start.saturating_sub(base) as usize;
@@ -262,7 +320,10 @@ fn filter_header(header: &[u8], fields: &Vec1<AString<'_>>, not: bool) -> Vec<u8
             Some(colon) => line[..colon].trim_ascii(),
             None => return false,
         };
-        fields.as_ref().iter().any(|f| f.as_ref().eq_ignore_ascii_case(name))
+        fields
+            .as_ref()
+            .iter()
+            .any(|f| f.as_ref().eq_ignore_ascii_case(name))
     };
     let mut out = Vec::new();
     let mut keep = false;
@@ -291,7 +352,9 @@ async fn source(
     let meta: &MessageMeta = &record.meta;
     let size = record.body.size;
     let path = |p: &Option<Part>| -> Vec<u32> {
-        p.as_ref().map(|p| p.0.as_ref().iter().map(|n| n.get()).collect()).unwrap_or_default()
+        p.as_ref()
+            .map(|p| p.0.as_ref().iter().map(|n| n.get()).collect())
+            .unwrap_or_default()
     };
     // The message (root or embedded) a HEADER/TEXT section of `p` refers to.
     let message_part = |p: &Option<Part>| match p {
@@ -313,7 +376,10 @@ async fn source(
             None => empty,
         },
         Some(Section::Text(p)) => match message_part(p) {
-            Some(part) => Source::Range(part.body_start, if p.is_none() { size } else { part.body_end }),
+            Some(part) => Source::Range(
+                part.body_start,
+                if p.is_none() { size } else { part.body_end },
+            ),
             None => empty,
         },
         Some(Section::Header(p)) => match message_part(p) {
@@ -327,7 +393,9 @@ async fn source(
                 Some(_) if p.is_none() && meta.header_complete => meta.header.clone(),
                 Some(part) => {
                     // A header block is read whole to filter it, up to the scanner's cap.
-                    let end = part.body_start.min(part.header_start + HEADER_BLOCK_MAX as u64);
+                    let end = part
+                        .body_start
+                        .min(part.header_start + HEADER_BLOCK_MAX as u64);
                     let mut buf = Vec::new();
                     for (i, from, to) in chunk_span(record, part.header_start, end) {
                         let data = user.body_chunk(&entry.message, &record.body, i).await?;
@@ -354,12 +422,20 @@ async fn fetch_one<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut flags_changed = false;
     if sets_seen && !read_only && entry.flags & flag::SEEN == 0 {
         let selected = session.selected.as_mut().expect("still selected");
-        let op = Op::FlagsAdd { message: entry.message, flags: vec!["\\Seen".to_string()] };
-        user.log_append(&selected.entry, &op, selected.index.cursor.as_deref()).await?;
+        let op = Op::FlagsAdd {
+            message: entry.message,
+            flags: vec!["\\Seen".to_string()],
+        };
+        user.log_append(&selected.entry, &op, selected.index.cursor.as_deref())
+            .await?;
         entry.flags |= flag::SEEN;
         flags_changed = true;
     }
-    let record = if items.needs_record() { Some(user.record(&entry.message).await?) } else { None };
+    let record = if items.needs_record() {
+        Some(user.record(&entry.message).await?)
+    } else {
+        None
+    };
     let mut head: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
     let mut first = true;
     let mut sep = |s: &mut Vec<u8>| {
@@ -385,7 +461,13 @@ async fn fetch_one<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     if items.internal_date {
         sep(&mut head);
         let date = chrono::DateTime::from_timestamp(entry.internal_date, 0).unwrap_or_default();
-        head.extend_from_slice(format!("INTERNALDATE \"{}\"", date.format("%d-%b-%Y %H:%M:%S +0000")).as_bytes());
+        head.extend_from_slice(
+            format!(
+                "INTERNALDATE \"{}\"",
+                date.format("%d-%b-%Y %H:%M:%S +0000")
+            )
+            .as_bytes(),
+        );
     }
     if items.size {
         sep(&mut head);
@@ -394,15 +476,21 @@ async fn fetch_one<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     if let Some(record) = &record {
         if items.envelope {
             sep(&mut head);
-            head.extend_from_slice(&encode_item(MessageDataItem::Envelope(record.meta.envelope())));
+            head.extend_from_slice(&encode_item(MessageDataItem::Envelope(
+                record.meta.envelope(),
+            )));
         }
         if items.bodystructure {
             sep(&mut head);
-            head.extend_from_slice(&encode_item(MessageDataItem::BodyStructure(record.meta.bodystructure(true))));
+            head.extend_from_slice(&encode_item(MessageDataItem::BodyStructure(
+                record.meta.bodystructure(true),
+            )));
         }
         if items.body {
             sep(&mut head);
-            head.extend_from_slice(&encode_item(MessageDataItem::Body(record.meta.bodystructure(false))));
+            head.extend_from_slice(&encode_item(MessageDataItem::Body(
+                record.meta.bodystructure(false),
+            )));
         }
     }
     for item in &items.sections {
@@ -430,7 +518,10 @@ async fn fetch_one<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         match src {
             Source::Bytes(mut bytes) => {
                 no_nul(&mut bytes[start as usize..end as usize]);
-                session.out.push(&bytes[start as usize..end as usize]).await?
+                session
+                    .out
+                    .push(&bytes[start as usize..end as usize])
+                    .await?
             }
             Source::Range(..) => {
                 // A storage error after the literal started cannot become a NO for this message (its
@@ -464,14 +555,26 @@ mod tests {
     fn header_fields_are_filtered_with_continuations() {
         let header = b"From: a\r\nSubject: x\r\n y\r\nTo: b\r\n\r\n";
         let fields = Vec1::from(AString::try_from("subject").expect("valid astring"));
-        assert_eq!(filter_header(header, &fields, false), b"Subject: x\r\n y\r\n\r\n");
-        assert_eq!(filter_header(header, &fields, true), b"From: a\r\nTo: b\r\n\r\n");
+        assert_eq!(
+            filter_header(header, &fields, false),
+            b"Subject: x\r\n y\r\n\r\n"
+        );
+        assert_eq!(
+            filter_header(header, &fields, true),
+            b"From: a\r\nTo: b\r\n\r\n"
+        );
     }
 
     #[test]
     fn chunk_span_covers_exactly_the_range() {
         let record = |chunk_bytes| MessageRecord {
-            body: crate::mail::BodyRef { id: [0; 16], size: 250, chunk_bytes, prefix: [0; 19], key: [0; 32] },
+            body: crate::mail::BodyRef {
+                id: [0; 16],
+                size: 250,
+                chunk_bytes,
+                prefix: [0; 19],
+                key: [0; 32],
+            },
             internal_date: 0,
             meta: MessageMeta::default(),
         };

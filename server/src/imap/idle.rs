@@ -11,7 +11,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Scoped so that nothing but the subscriptions lives across the wait.
         let (mut subscription, mut deliveries) = {
             let user = self.user.as_ref().expect("idle runs only when selected");
-            let selected = self.selected.as_ref().expect("idle runs only when selected");
+            let selected = self
+                .selected
+                .as_ref()
+                .expect("idle runs only when selected");
             let inner = self.server.inner();
             let (pk, sk) = layout::watch_row(user.user_id(), &selected.entry.id);
             let subscription = inner.watchers.subscribe(&inner.store, pk, sk);
@@ -30,18 +33,24 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         self.out.flush().await?;
         // Park: an idling session keeps only its log position, not the mailbox's index.
         let cursor = {
-            let selected = self.selected.as_mut().expect("idle runs only when selected");
+            let selected = self
+                .selected
+                .as_mut()
+                .expect("idle runs only when selected");
             let cursor = selected.index.cursor.take();
             selected.index = crate::mail::index::Index::default();
             cursor
         };
-        self.idle_wait(tag, &mut subscription, &mut deliveries, cursor).await
+        self.idle_wait(tag, &mut subscription, &mut deliveries, cursor)
+            .await
     }
 
     /// Brings the parked index back to `cursor`'s state; false if that is no longer possible.
     async fn unpark(&mut self, cursor: &Option<String>) -> bool {
         let user = self.user.clone().expect("idle runs only when selected");
-        let Some(selected) = self.selected.as_mut() else { return false };
+        let Some(selected) = self.selected.as_mut() else {
+            return false;
+        };
         if selected.index.uidnext > 0 {
             return true; // not parked (a parked index is the zero default)
         }

@@ -59,12 +59,21 @@ pub struct Input<R> {
 impl<R: AsyncRead + Unpin> Input<R> {
     /// A reader with the given line and literal limits.
     pub fn new(reader: R, line_max: usize, literal_max: u64) -> Self {
-        Input { reader, buf: Vec::new(), line_max, literal_max }
+        Input {
+            reader,
+            buf: Vec::new(),
+            line_max,
+            literal_max,
+        }
     }
 
     /// Reads more bytes into the buffer; returns false at end of stream.
     async fn fill(&mut self) -> io::Result<bool> {
-        let want = if self.buf.is_empty() { IDLE_READ_BYTES } else { BUSY_READ_BYTES };
+        let want = if self.buf.is_empty() {
+            IDLE_READ_BYTES
+        } else {
+            BUSY_READ_BYTES
+        };
         self.buf.reserve(want);
         Ok(self.reader.read_buf(&mut self.buf).await? > 0)
     }
@@ -78,7 +87,11 @@ impl<R: AsyncRead + Unpin> Input<R> {
 
     /// Reads one line (CRLF included) into `into`; `Ok(false)` on EOF. A line over the limit is
     /// consumed and dropped, and reported as `Err(TooLong)`.
-    async fn read_line(&mut self, into: &mut Vec<u8>, budget: usize) -> io::Result<Result<bool, TooLong>> {
+    async fn read_line(
+        &mut self,
+        into: &mut Vec<u8>,
+        budget: usize,
+    ) -> io::Result<Result<bool, TooLong>> {
         let mut scanned = 0;
         let mut overflow = false;
         loop {
@@ -183,15 +196,24 @@ impl<R: AsyncRead + Unpin> Input<R> {
     }
 
     /// Reads the next command.
-    pub async fn next<W: tokio::io::AsyncWrite + Unpin>(&mut self, out: &mut Output<W>) -> io::Result<Incoming> {
+    pub async fn next<W: tokio::io::AsyncWrite + Unpin>(
+        &mut self,
+        out: &mut Output<W>,
+    ) -> io::Result<Incoming> {
         let mut message: Vec<u8> = Vec::new();
         let mut literals = 0usize;
         loop {
-            match self.read_line(&mut message, self.line_max + literals).await? {
+            match self
+                .read_line(&mut message, self.line_max + literals)
+                .await?
+            {
                 Ok(true) => {}
                 Ok(false) => return Ok(Incoming::Eof),
                 Err(TooLong) => {
-                    return Ok(Incoming::Bad { tag: tag_of(&message), reason: "line too long" });
+                    return Ok(Incoming::Bad {
+                        tag: tag_of(&message),
+                        reason: "line too long",
+                    });
                 }
             }
             let Some((announce_at, length, mode)) = literal_announcement(&message) else {
@@ -231,7 +253,10 @@ impl<R: AsyncRead + Unpin> Input<R> {
                     let mut rest = Vec::new();
                     let _ = self.read_line(&mut rest, self.line_max).await?;
                 }
-                return Ok(Incoming::Bad { tag, reason: "literal too large" });
+                return Ok(Incoming::Bad {
+                    tag,
+                    reason: "literal too large",
+                });
             }
             if mode == LiteralMode::Sync {
                 out.line(b"+ Ready for literal data\r\n");
@@ -250,7 +275,9 @@ pub struct TooLong;
 
 /// The literal announced at the end of a line: (offset of `{`, length, mode).
 fn literal_announcement(line: &[u8]) -> Option<(usize, u32, LiteralMode)> {
-    let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
+    let line = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
     let mut digits = &inner[open + 1..];
@@ -263,7 +290,11 @@ fn literal_announcement(line: &[u8]) -> Option<(usize, u32, LiteralMode)> {
         return None;
     }
     let length: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    let open = if open > 0 && inner[open - 1] == b'~' { open - 1 } else { open };
+    let open = if open > 0 && inner[open - 1] == b'~' {
+        open - 1
+    } else {
+        open
+    };
     Some((open, u32::try_from(length).ok()?, mode))
 }
 
@@ -273,10 +304,16 @@ fn decode_complete(message: &[u8]) -> Incoming {
         Ok(_) | Err(CommandDecodeError::Incomplete) | Err(CommandDecodeError::Failed) => {
             match super::list_extended::parse(message) {
                 Some(list) => Incoming::ListExtended(list),
-                None => Incoming::Bad { tag: tag_of(message), reason: "malformed command" },
+                None => Incoming::Bad {
+                    tag: tag_of(message),
+                    reason: "malformed command",
+                },
             }
         }
-        Err(CommandDecodeError::LiteralFound { .. }) => Incoming::Bad { tag: tag_of(message), reason: "malformed literal" },
+        Err(CommandDecodeError::LiteralFound { .. }) => Incoming::Bad {
+            tag: tag_of(message),
+            reason: "malformed literal",
+        },
     }
 }
 
@@ -286,7 +323,9 @@ pub fn tag_of(message: &[u8]) -> Option<String> {
     let tag = &message[..end];
     let valid = !tag.is_empty()
         && tag.len() <= 64
-        && tag.iter().all(|&b| b.is_ascii_graphic() && !b"(){%*\"\\+]".contains(&b));
+        && tag
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && !b"(){%*\"\\+]".contains(&b));
     valid.then(|| String::from_utf8_lossy(tag).into_owned())
 }
 
@@ -296,8 +335,14 @@ mod tests {
 
     #[test]
     fn finds_literal_announcements() {
-        assert_eq!(literal_announcement(b"a APPEND x {12}\r\n").map(|a| (a.0, a.1)), Some((11, 12)));
-        assert!(matches!(literal_announcement(b"a APPEND x {12+}\r\n"), Some((11, 12, LiteralMode::NonSync))));
+        assert_eq!(
+            literal_announcement(b"a APPEND x {12}\r\n").map(|a| (a.0, a.1)),
+            Some((11, 12))
+        );
+        assert!(matches!(
+            literal_announcement(b"a APPEND x {12+}\r\n"),
+            Some((11, 12, LiteralMode::NonSync))
+        ));
         assert!(literal_announcement(b"a NOOP\r\n").is_none());
         assert!(literal_announcement(b"a X {99999999999}\r\n").is_none());
     }

@@ -60,14 +60,21 @@ fn tokens(mut input: &[u8]) -> Option<Vec<Token>> {
             }
             b'{' => {
                 let close = input.iter().position(|&c| c == b'}')?;
-                let digits = std::str::from_utf8(&input[1..close]).ok()?.trim_end_matches('+');
+                let digits = std::str::from_utf8(&input[1..close])
+                    .ok()?
+                    .trim_end_matches('+');
                 let n: usize = digits.parse().ok()?;
                 let start = close + 1 + input[close + 1..].iter().position(|&c| c == b'\n')? + 1;
-                out.push(Token::Str(String::from_utf8(input.get(start..start + n)?.to_vec()).ok()?));
+                out.push(Token::Str(
+                    String::from_utf8(input.get(start..start + n)?.to_vec()).ok()?,
+                ));
                 input = &input[start + n..];
             }
             _ => {
-                let end = input.iter().position(|&c| c == b' ' || c == b'(' || c == b')' || c == b'\r').unwrap_or(input.len());
+                let end = input
+                    .iter()
+                    .position(|&c| c == b' ' || c == b'(' || c == b')' || c == b'\r')
+                    .unwrap_or(input.len());
                 out.push(Token::Word(String::from_utf8(input[..end].to_vec()).ok()?));
                 input = &input[end..];
             }
@@ -93,7 +100,9 @@ fn status_item(word: &str) -> Option<StatusDataItemName> {
 pub fn parse(message: &[u8]) -> Option<ListExtended> {
     let toks = tokens(message)?;
     let mut it = toks.into_iter().peekable();
-    let Some(Token::Word(tag)) = it.next() else { return None };
+    let Some(Token::Word(tag)) = it.next() else {
+        return None;
+    };
     match it.next()? {
         Token::Word(w) if w.eq_ignore_ascii_case("LIST") => {}
         _ => return None,
@@ -165,7 +174,12 @@ pub fn parse(message: &[u8]) -> Option<ListExtended> {
     if it.next().is_some() || patterns.is_empty() {
         return None;
     }
-    Some(ListExtended { tag, reference, patterns, options })
+    Some(ListExtended {
+        tag,
+        reference,
+        patterns,
+        options,
+    })
 }
 
 #[cfg(test)]
@@ -183,7 +197,9 @@ mod tests {
 
     #[test]
     fn reads_selection_options_and_pattern_lists() {
-        let l = parse(b"a LIST (SUBSCRIBED) \"\" (INBOX \"Sent\") RETURN (CHILDREN SPECIAL-USE)\r\n").expect("parses");
+        let l =
+            parse(b"a LIST (SUBSCRIBED) \"\" (INBOX \"Sent\") RETURN (CHILDREN SPECIAL-USE)\r\n")
+                .expect("parses");
         assert!(l.options.subscribed_only);
         assert_eq!(l.patterns, ["INBOX", "Sent"]);
     }

@@ -15,7 +15,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         match self.name_of(mailbox) {
             Some(name) if name == "INBOX" => self.tagged(tag, "NO", "INBOX cannot be deleted"),
             Some(name) => {
-                if self.selected.as_ref().is_some_and(|s| user_selected_is(&name, s)) {
+                if self
+                    .selected
+                    .as_ref()
+                    .is_some_and(|s| user_selected_is(&name, s))
+                {
                     self.selected = None;
                 }
                 match user.delete_mailbox(&name).await {
@@ -44,35 +48,72 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
         };
         match user.set_subscribed(&name, on).await {
-            Ok(()) => self.tagged(tag, "OK", if on { "SUBSCRIBE completed" } else { "UNSUBSCRIBE completed" }),
+            Ok(()) => self.tagged(
+                tag,
+                "OK",
+                if on {
+                    "SUBSCRIBE completed"
+                } else {
+                    "UNSUBSCRIBE completed"
+                },
+            ),
             Err(e) => self.storage_failure(tag, &e),
         }
     }
 
-    pub(super) async fn lsub(&mut self, tag: &str, reference: &Mailbox<'_>, pattern: &ListMailbox<'_>) {
-        let options = ListOptions { lsub: true, subscribed_only: true, ..ListOptions::default() };
-        self.list(tag, &self.list_text(reference), &[&self.pattern_text(pattern)], &options).await
+    pub(super) async fn lsub(
+        &mut self,
+        tag: &str,
+        reference: &Mailbox<'_>,
+        pattern: &ListMailbox<'_>,
+    ) {
+        let options = ListOptions {
+            lsub: true,
+            subscribed_only: true,
+            ..ListOptions::default()
+        };
+        self.list(
+            tag,
+            &self.list_text(reference),
+            &[&self.pattern_text(pattern)],
+            &options,
+        )
+        .await
     }
 
     /// LIST, LSUB and LIST-EXTENDED (RFC 5258) with LIST-STATUS (RFC 5819) and SPECIAL-USE (RFC 6154),
     /// for one or more patterns, then the tagged status.
-    pub(super) async fn list(&mut self, tag: &str, reference: &str, patterns: &[&str], options: &ListOptions) {
+    pub(super) async fn list(
+        &mut self,
+        tag: &str,
+        reference: &str,
+        patterns: &[&str],
+        options: &ListOptions,
+    ) {
         let verb = if options.lsub { "LSUB" } else { "LIST" };
         for pattern in patterns {
             match self.list_untagged(reference, pattern, options).await {
                 Ok(()) => {}
-                Err(ListFailure::Unsupported) => return self.tagged(tag, "BAD", "status item not supported"),
+                Err(ListFailure::Unsupported) => {
+                    return self.tagged(tag, "BAD", "status item not supported")
+                }
                 Err(ListFailure::Mail(e)) => return self.storage_failure(tag, &e),
             }
         }
         self.tagged(tag, "OK", &format!("{verb} completed"));
     }
 
-    async fn list_untagged(&mut self, reference: &str, pattern: &str, options: &ListOptions) -> Result<(), ListFailure> {
+    async fn list_untagged(
+        &mut self,
+        reference: &str,
+        pattern: &str,
+        options: &ListOptions,
+    ) -> Result<(), ListFailure> {
         let user = self.user.clone().expect("authenticated");
         let verb = if options.lsub { "LSUB" } else { "LIST" };
         if pattern.is_empty() && !options.lsub {
-            self.out.line(format!("* LIST (\\Noselect) \"{SEPARATOR}\" \"\"\r\n").as_bytes());
+            self.out
+                .line(format!("* LIST (\\Noselect) \"{SEPARATOR}\" \"\"\r\n").as_bytes());
             return Ok(());
         }
         let full = format!("{reference}{pattern}");
@@ -85,8 +126,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 continue;
             }
             let prefix = format!("{name}{SEPARATOR}");
-            let children = list.mailboxes.range(prefix.clone()..).next().is_some_and(|(n, _)| n.starts_with(&prefix));
-            let mut attrs = vec![if children { "\\HasChildren" } else { "\\HasNoChildren" }];
+            let children = list
+                .mailboxes
+                .range(prefix.clone()..)
+                .next()
+                .is_some_and(|(n, _)| n.starts_with(&prefix));
+            let mut attrs = vec![if children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            }];
             if let Some(special) = &entry.special_use {
                 attrs.push(special);
             }
@@ -99,7 +148,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             line.extend_from_slice(b"\r\n");
             self.out.line(&line);
             if !options.status.is_empty() {
-                let status = status_line(&user, &shown, entry, &options.status).await.map_err(ListFailure::Mail)?;
+                let status = status_line(&user, &shown, entry, &options.status)
+                    .await
+                    .map_err(ListFailure::Mail)?;
                 self.out.line(&status.ok_or(ListFailure::Unsupported)?);
             }
         }
@@ -107,7 +158,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// STATUS folds the mailbox's log into a throw-away index.
-    pub(super) async fn status(&mut self, tag: &str, mailbox: &Mailbox<'_>, items: &[StatusDataItemName]) {
+    pub(super) async fn status(
+        &mut self,
+        tag: &str,
+        mailbox: &Mailbox<'_>,
+        items: &[StatusDataItemName],
+    ) {
         let user = self.user.clone().expect("authenticated");
         let Some(name) = self.name_of(mailbox) else {
             return self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
@@ -180,12 +236,28 @@ async fn status_line(
             StatusDataItemName::UidNext => format!("UIDNEXT {}", index.uidnext),
             StatusDataItemName::UidValidity => format!("UIDVALIDITY {}", entry.uidvalidity),
             StatusDataItemName::Unseen => {
-                format!("UNSEEN {}", index.entries.iter().filter(|e| e.flags & flag::SEEN == 0).count())
+                format!(
+                    "UNSEEN {}",
+                    index
+                        .entries
+                        .iter()
+                        .filter(|e| e.flags & flag::SEEN == 0)
+                        .count()
+                )
             }
             StatusDataItemName::Deleted => {
-                format!("DELETED {}", index.entries.iter().filter(|e| e.flags & flag::DELETED != 0).count())
+                format!(
+                    "DELETED {}",
+                    index
+                        .entries
+                        .iter()
+                        .filter(|e| e.flags & flag::DELETED != 0)
+                        .count()
+                )
             }
-            StatusDataItemName::HighestModSeq => format!("HIGHESTMODSEQ {}", index.highest_modseq.max(1)),
+            StatusDataItemName::HighestModSeq => {
+                format!("HIGHESTMODSEQ {}", index.highest_modseq.max(1))
+            }
             _ => return Ok(None),
         });
     }

@@ -18,11 +18,19 @@ const BATCH: usize = 128;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// Sequence numbers (1-based) of the selected messages matching `set`, visited in order.
     fn matches(&self, set: &SequenceSet, uid: bool, seq: u32) -> bool {
-        let index = &self.selected.as_ref().expect("caller checked selected").index;
+        let index = &self
+            .selected
+            .as_ref()
+            .expect("caller checked selected")
+            .index;
         let exists = index.exists();
         let entry = &index.entries[seq as usize - 1];
         if uid {
-            contains(set, entry.uid, index.entries.last().map(|e| e.uid).unwrap_or(0))
+            contains(
+                set,
+                entry.uid,
+                index.entries.last().map(|e| e.uid).unwrap_or(0),
+            )
         } else {
             contains(set, seq, exists)
         }
@@ -52,7 +60,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if !self.matches(set, uid, seq) {
                 continue;
             }
-            let e = self.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
+            let e = self
+                .selected
+                .as_ref()
+                .expect("still selected")
+                .index
+                .entries[seq as usize - 1];
             if unchanged_since.is_some_and(|m| e.modseq > m) {
                 modified.push(if uid { e.uid } else { seq });
                 continue;
@@ -79,7 +92,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return self.storage_failure(tag, &e);
         }
         if !matches!(response, StoreResponse::Silent) {
-            let exists = self.selected.as_ref().expect("still selected").index.exists();
+            let exists = self
+                .selected
+                .as_ref()
+                .expect("still selected")
+                .index
+                .exists();
             for seq in 1..=exists {
                 if !self.matches(set, uid, seq) {
                     continue;
@@ -87,9 +105,20 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 let index = &self.selected.as_ref().expect("still selected").index;
                 let e = &index.entries[seq as usize - 1];
                 let names: Vec<&str> = index.flag_names(e.flags).collect();
-                let uid_item = if uid { format!("UID {} ", e.uid) } else { String::new() };
-                let modseq = if self.condstore { format!(" MODSEQ ({})", e.modseq) } else { String::new() };
-                let line = format!("* {seq} FETCH ({uid_item}FLAGS ({}){modseq})\r\n", names.join(" "));
+                let uid_item = if uid {
+                    format!("UID {} ", e.uid)
+                } else {
+                    String::new()
+                };
+                let modseq = if self.condstore {
+                    format!(" MODSEQ ({})", e.modseq)
+                } else {
+                    String::new()
+                };
+                let line = format!(
+                    "* {seq} FETCH ({uid_item}FLAGS ({}){modseq})\r\n",
+                    names.join(" ")
+                );
                 if let Err(e) = self.out.push(line.as_bytes()).await {
                     tracing::debug!(error = %e, "client went away during STORE");
                     return;
@@ -100,7 +129,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.tagged(tag, "OK", "STORE completed");
         } else {
             let list: Vec<String> = modified.iter().map(u32::to_string).collect();
-            self.tagged(tag, "OK", &format!("[MODIFIED {}] conditional STORE failed for some", list.join(",")));
+            self.tagged(
+                tag,
+                "OK",
+                &format!(
+                    "[MODIFIED {}] conditional STORE failed for some",
+                    list.join(",")
+                ),
+            );
         }
     }
 
@@ -114,7 +150,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(());
         }
         let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
-        user.log_append_batch(entry, batch, cursor.as_deref()).await?;
+        user.log_append_batch(entry, batch, cursor.as_deref())
+            .await?;
         batch.clear();
         Ok(())
     }
@@ -130,8 +167,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let exists = selected.index.exists();
         let mut batch = Vec::new();
         for seq in 1..=exists {
-            let e = self.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
-            if e.flags & flag::DELETED == 0 || only.is_some_and(|set| !self.matches(set, true, seq)) {
+            let e = self
+                .selected
+                .as_ref()
+                .expect("still selected")
+                .index
+                .entries[seq as usize - 1];
+            if e.flags & flag::DELETED == 0 || only.is_some_and(|set| !self.matches(set, true, seq))
+            {
                 continue;
             }
             batch.push(Op::Expunge { message: e.message });
@@ -143,14 +186,23 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// COPY / MOVE: each message gets a new id in the destination whose record shares the body.
-    pub(super) async fn copy(&mut self, tag: &str, set: &SequenceSet, mailbox: &Mailbox<'_>, uid: bool, is_move: bool) {
+    pub(super) async fn copy(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        mailbox: &Mailbox<'_>,
+        uid: bool,
+        is_move: bool,
+    ) {
         let user = self.user.clone().expect("selected implies authenticated");
         let Some(name) = self.name_of(mailbox) else {
             return self.tagged(tag, "NO", "[TRYCREATE] no such mailbox");
         };
         let dest = match user.find_mailbox(&name).await {
             Ok(dest) => dest,
-            Err(MailError::NoSuchMailbox) => return self.tagged(tag, "NO", "[TRYCREATE] no such mailbox"),
+            Err(MailError::NoSuchMailbox) => {
+                return self.tagged(tag, "NO", "[TRYCREATE] no such mailbox")
+            }
             Err(e) => return self.storage_failure(tag, &e),
         };
         let selected = self.selected.as_ref().expect("caller checked selected");
@@ -167,7 +219,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if !self.matches(set, uid, seq) {
                 continue;
             }
-            let e = self.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
+            let e = self
+                .selected
+                .as_ref()
+                .expect("still selected")
+                .index
+                .entries[seq as usize - 1];
             let result: Result<(), MailError> = async {
                 let record: MessageRecord = user.record(&e.message).await?;
                 let copy: [u8; 16] = self.server.inner().env.random();
@@ -176,7 +233,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     let index = &self.selected.as_ref().expect("still selected").index;
                     index.flag_names(e.flags).map(str::to_string).collect()
                 };
-                appends.push(Op::Append { message: copy, size: e.size, internal_date: e.internal_date, flags: names });
+                appends.push(Op::Append {
+                    message: copy,
+                    size: e.size,
+                    internal_date: e.internal_date,
+                    flags: names,
+                });
                 copied.push((e.uid, copy));
                 if is_move {
                     expunges.push(Op::Expunge { message: e.message });
@@ -202,7 +264,12 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let copyuid = match user.uids_of(&dest, &ids).await {
             Ok(dest_uids) if !copied.is_empty() && dest_uids.iter().all(|u| *u > 0) => {
                 let src: Vec<u32> = copied.iter().map(|(u, _)| *u).collect();
-                Some(format!("[COPYUID {} {} {}]", dest.uidvalidity, uid_set(&src), uid_set(&dest_uids)))
+                Some(format!(
+                    "[COPYUID {} {} {}]",
+                    dest.uidvalidity,
+                    uid_set(&src),
+                    uid_set(&dest_uids)
+                ))
             }
             _ => None,
         };
@@ -214,7 +281,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         for chunk in expunges.chunks(BATCH) {
             let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
-            if let Err(e) = user.log_append_batch(&source, chunk, cursor.as_deref()).await {
+            if let Err(e) = user
+                .log_append_batch(&source, chunk, cursor.as_deref())
+                .await
+            {
                 return self.storage_failure(tag, &e);
             }
         }
@@ -234,22 +304,35 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     }
 
     /// Refresh that leaves out the FETCH responses of a silent STORE.
-    pub(super) async fn refresh_selected_with(&mut self, silent: bool, _uid: bool) -> Result<(), MailError> {
+    pub(super) async fn refresh_selected_with(
+        &mut self,
+        silent: bool,
+        _uid: bool,
+    ) -> Result<(), MailError> {
         if !silent {
             return self.refresh_selected().await;
         }
-        let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else { return Ok(()) };
+        let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else {
+            return Ok(());
+        };
         let mut lines = Vec::new();
         let mut grew = false;
-        user.refresh(&selected.entry, &mut selected.index, |_, change| match change {
-            Change::Exists => grew = true,
-            Change::Expunged(seq) => lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes()),
-            Change::Flags(_) | Change::None => {}
-        })
+        user.refresh(
+            &selected.entry,
+            &mut selected.index,
+            |_, change| match change {
+                Change::Exists => grew = true,
+                Change::Expunged(seq) => {
+                    lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes())
+                }
+                Change::Flags(_) | Change::None => {}
+            },
+        )
         .await?;
         self.out.line(&lines);
         if grew {
-            self.out.line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
+            self.out
+                .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
         }
         Ok(())
     }

@@ -3,12 +3,12 @@
 
 mod fetch;
 mod idle;
+pub mod input;
 mod list_extended;
 mod mailboxes;
 mod messages;
-mod search;
-pub mod input;
 pub mod output;
+mod search;
 mod session;
 
 pub use session::serve;

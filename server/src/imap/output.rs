@@ -20,7 +20,11 @@ pub struct Output<W> {
 impl<W: AsyncWrite + Unpin> Output<W> {
     /// A writer over `writer`.
     pub fn new(writer: W) -> Self {
-        Output { writer, buf: Vec::new(), written: 0 }
+        Output {
+            writer,
+            buf: Vec::new(),
+            written: 0,
+        }
     }
 
     /// Queues bytes (a whole line or part of one).
@@ -68,7 +72,9 @@ impl<W: AsyncWrite + Unpin> Output<W> {
 
 /// Appends `s` as an IMAP string: quoted when it can be, a literal otherwise.
 pub fn push_string(out: &mut Vec<u8>, s: &[u8]) {
-    let quotable = s.len() < 1024 && s.iter().all(|&b| b != b'\r' && b != b'\n' && b != 0 && b < 0x80);
+    let quotable = s.len() < 1024
+        && s.iter()
+            .all(|&b| b != b'\r' && b != b'\n' && b != 0 && b < 0x80);
     if quotable {
         out.push(b'"');
         for &b in s {
@@ -87,7 +93,8 @@ pub fn push_string(out: &mut Vec<u8>, s: &[u8]) {
 /// Appends `s` as an astring: an atom when it is one, else a string.
 pub fn push_astring(out: &mut Vec<u8>, s: &[u8]) {
     let atom = !s.is_empty()
-        && s.iter().all(|&b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
+        && s.iter()
+            .all(|&b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(&b));
     if atom {
         out.extend_from_slice(s);
     } else {

@@ -70,7 +70,11 @@ struct Subject<'a> {
 
 fn lower_contains(haystack: &[u8], needle_lower: &[u8]) -> bool {
     needle_lower.is_empty()
-        || haystack.windows(needle_lower.len()).any(|w| w.iter().zip(needle_lower).all(|(a, b)| a.to_ascii_lowercase() == *b))
+        || haystack.windows(needle_lower.len()).any(|w| {
+            w.iter()
+                .zip(needle_lower)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+        })
 }
 
 /// The unfolded values of header field `name` (case-insensitive).
@@ -123,14 +127,20 @@ fn keyword_bit(keywords: &[String], name: &str) -> u32 {
 
 fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
     let f = s.entry.flags;
-    let internal = chrono::DateTime::from_timestamp(s.entry.internal_date, 0).map(|d| d.date_naive());
+    let internal =
+        chrono::DateTime::from_timestamp(s.entry.internal_date, 0).map(|d| d.date_naive());
     let header_has = |field: &[u8], value: &[u8]| {
         let needle = value.to_ascii_lowercase();
-        header_values(s.header, field).iter().any(|v| lower_contains(v, &needle))
+        header_values(s.header, field)
+            .iter()
+            .any(|v| lower_contains(v, &needle))
     };
     let body_has = |value: &[u8]| {
         let needle = value.to_ascii_lowercase();
-        s.needles.iter().zip(s.found).any(|(n, found)| *n == needle && *found)
+        s.needles
+            .iter()
+            .zip(s.found)
+            .any(|(n, found)| *n == needle && *found)
     };
     match key {
         SearchKey::And(keys) => keys.as_ref().iter().all(|k| eval(k, s)),
@@ -187,13 +197,24 @@ fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
 }
 
 /// Streams a body and reports which needles it holds; keeps only a needle-sized tail between chunks.
-async fn scan_body(user: &UserStore, entry: &Entry, needles: &[Vec<u8>]) -> Result<Vec<bool>, MailError> {
+async fn scan_body(
+    user: &UserStore,
+    entry: &Entry,
+    needles: &[Vec<u8>],
+) -> Result<Vec<bool>, MailError> {
     let mut found = vec![false; needles.len()];
     let record = user.record(&entry.message).await?;
-    let keep = needles.iter().map(Vec::len).max().unwrap_or(1).saturating_sub(1);
+    let keep = needles
+        .iter()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(1)
+        .saturating_sub(1);
     let mut window: Vec<u8> = Vec::new();
     // BODY looks in the body only (RFC 3501), not in the message's header.
-    for (i, from, to) in super::fetch::chunk_span(&record, record.meta.root.body_start, record.body.size) {
+    for (i, from, to) in
+        super::fetch::chunk_span(&record, record.meta.root.body_start, record.body.size)
+    {
         let chunk = user.body_chunk(&entry.message, &record.body, i).await?;
         window.extend_from_slice(&chunk[from..to.min(chunk.len())]);
         drop(chunk);
@@ -215,14 +236,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let mut n = Needs::default();
         criteria.iter().for_each(|k| needs(k, &mut n));
         let (exists, largest_uid) = {
-            let index = &self.selected.as_ref().expect("search runs only when selected").index;
-            (index.exists(), index.entries.last().map(|e| e.uid).unwrap_or(0))
+            let index = &self
+                .selected
+                .as_ref()
+                .expect("search runs only when selected")
+                .index;
+            (
+                index.exists(),
+                index.entries.last().map(|e| e.uid).unwrap_or(0),
+            )
         };
         let mut line = b"* SEARCH".to_vec();
         let wants_modseq = criteria.iter().any(has_modseq);
         let mut max_modseq = 0u64;
         for seq in 1..=exists {
-            let entry = self.selected.as_ref().expect("still selected").index.entries[seq as usize - 1];
+            let entry = self
+                .selected
+                .as_ref()
+                .expect("still selected")
+                .index
+                .entries[seq as usize - 1];
             let header = if n.header {
                 match user.record(&entry.message).await {
                     Ok(record) => record.meta.header,
@@ -251,7 +284,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 needles: &n.needles,
             };
             if criteria.iter().all(|k| eval(k, &subject)) {
-                line.extend_from_slice(format!(" {}", if uid { entry.uid } else { seq }).as_bytes());
+                line.extend_from_slice(
+                    format!(" {}", if uid { entry.uid } else { seq }).as_bytes(),
+                );
                 max_modseq = max_modseq.max(entry.modseq);
             }
         }

@@ -4,17 +4,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
-use imap_types::extensions::enable::CapabilityEnable;
 use base64::Engine;
 use imap_types::auth::AuthMechanism;
+use imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
 use imap_types::core::AString;
+use imap_types::extensions::enable::CapabilityEnable;
 use imap_types::mailbox::Mailbox;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::input::{Incoming, Input};
-use super::output::Output;
 use super::mailboxes::ListOptions;
+use super::output::Output;
 use super::{fetch, CAPABILITIES};
 use crate::env::Io;
 use crate::mail::index::{Change, Index, Op};
@@ -70,7 +70,9 @@ pub(super) enum Next {
 pub(super) fn mailbox_name(mailbox: &Mailbox<'_>) -> Option<String> {
     match mailbox {
         Mailbox::Inbox => Some("INBOX".to_string()),
-        Mailbox::Other(other) => String::from_utf8(other.as_ref().to_vec()).ok().map(|s| canonical(&s).to_string()),
+        Mailbox::Other(other) => String::from_utf8(other.as_ref().to_vec())
+            .ok()
+            .map(|s| canonical(&s).to_string()),
     }
 }
 
@@ -80,7 +82,10 @@ fn astring_text(s: &AString<'_>) -> Option<String> {
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn run(&mut self) -> std::io::Result<()> {
-        let greeting = format!("* OK [CAPABILITY {CAPABILITIES}] {} ready\r\n", self.server.inner().config.hostname);
+        let greeting = format!(
+            "* OK [CAPABILITY {CAPABILITIES}] {} ready\r\n",
+            self.server.inner().config.hostname
+        );
         self.out.line(greeting.as_bytes());
         self.out.flush().await?;
         loop {
@@ -94,14 +99,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     Next::Continue
                 }
                 Incoming::AppendTooBig { tag } => {
-                    let line = format!("{tag} NO [TOOBIG] message larger than the server accepts\r\n");
+                    let line =
+                        format!("{tag} NO [TOOBIG] message larger than the server accepts\r\n");
                     self.out.line(line.as_bytes());
                     Next::Continue
                 }
                 // Command futures are boxed: the connection's task then only holds the small states
                 // of waiting for input and of IDLE, not the largest command's (DESIGN.md principle 3).
-                Incoming::Append { command, length } => Box::pin(self.append(command, length)).await?,
-                Incoming::Command(command) if matches!(command.body, CommandBody::Idle) && self.selected.is_some() => {
+                Incoming::Append { command, length } => {
+                    Box::pin(self.append(command, length)).await?
+                }
+                Incoming::Command(command)
+                    if matches!(command.body, CommandBody::Idle) && self.selected.is_some() =>
+                {
                     let tag = command.tag.inner().to_string();
                     drop(command);
                     self.idle(&tag).await?
@@ -111,8 +121,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     if self.user.is_none() {
                         self.tagged(&list.tag, "NO", "log in first");
                     } else {
-                        let patterns: Vec<&str> = list.patterns.iter().map(String::as_str).collect();
-                        Box::pin(self.list(&list.tag, &list.reference, &patterns, &list.options)).await;
+                        let patterns: Vec<&str> =
+                            list.patterns.iter().map(String::as_str).collect();
+                        Box::pin(self.list(&list.tag, &list.reference, &patterns, &list.options))
+                            .await;
                     }
                     Next::Continue
                 }
@@ -132,10 +144,16 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) fn storage_failure(&mut self, tag: &str, err: &MailError) {
         match err {
             MailError::NoSuchMailbox => self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox"),
-            MailError::MailboxExists => self.tagged(tag, "NO", "[ALREADYEXISTS] mailbox already exists"),
+            MailError::MailboxExists => {
+                self.tagged(tag, "NO", "[ALREADYEXISTS] mailbox already exists")
+            }
             other => {
                 tracing::warn!(error = %other, "storage failure");
-                self.tagged(tag, "NO", "[UNAVAILABLE] storage temporarily unavailable, try again");
+                self.tagged(
+                    tag,
+                    "NO",
+                    "[UNAVAILABLE] storage temporarily unavailable, try again",
+                );
             }
         }
     }
@@ -146,7 +164,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let selected = self.selected.is_some();
         match command.body {
             CommandBody::Capability => {
-                self.out.line(format!("* CAPABILITY {CAPABILITIES}\r\n").as_bytes());
+                self.out
+                    .line(format!("* CAPABILITY {CAPABILITIES}\r\n").as_bytes());
                 self.tagged(&tag, "OK", "CAPABILITY completed");
             }
             CommandBody::Noop | CommandBody::Check => {
@@ -163,11 +182,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
             CommandBody::Login { username, password } if !authenticated => {
                 match astring_text(&username) {
-                    Some(name) => self.login(&tag, &name, password.declassify().as_ref()).await,
+                    Some(name) => {
+                        self.login(&tag, &name, password.declassify().as_ref())
+                            .await
+                    }
                     None => self.tagged(&tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials"),
                 }
             }
-            CommandBody::Authenticate { mechanism, initial_response } if !authenticated => {
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } if !authenticated => {
                 if !matches!(mechanism, AuthMechanism::Plain) {
                     self.tagged(&tag, "NO", "[CANNOT] only PLAIN is supported");
                     return Ok(Next::Continue);
@@ -177,7 +202,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     None => {
                         self.out.line(b"+ \r\n");
                         self.out.flush().await?;
-                        let Some(line) = self.input.line(8 * 1024).await? else { return Ok(Next::Close) };
+                        let Some(line) = self.input.line(8 * 1024).await? else {
+                            return Ok(Next::Close);
+                        };
                         let Ok(line) = line else {
                             self.tagged(&tag, "BAD", "line too long");
                             return Ok(Next::Continue);
@@ -200,8 +227,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 // PLAIN: authorization identity NUL authentication identity NUL password.
                 let mut fields = response.split(|&b| b == 0);
                 let (authz, authc, password) = (fields.next(), fields.next(), fields.next());
-                match (authz, authc.and_then(|a| std::str::from_utf8(a).ok()), password, fields.next()) {
-                    (Some(authz), Some(name), Some(password), None) if authz.is_empty() || authz == name.as_bytes() => {
+                match (
+                    authz,
+                    authc.and_then(|a| std::str::from_utf8(a).ok()),
+                    password,
+                    fields.next(),
+                ) {
+                    (Some(authz), Some(name), Some(password), None)
+                        if authz.is_empty() || authz == name.as_bytes() =>
+                    {
                         let name = name.to_string();
                         self.login(&tag, &name, password).await
                     }
@@ -214,32 +248,56 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Create { mailbox } => {
                 let user = self.user.clone().expect("checked authenticated above");
                 match self.name_of(&mailbox) {
-                    Some(name) if name == "INBOX" => self.tagged(&tag, "NO", "[ALREADYEXISTS] INBOX always exists"),
-                    Some(name) => match user.create_mailbox(name.trim_end_matches(crate::mail::SEPARATOR)).await {
+                    Some(name) if name == "INBOX" => {
+                        self.tagged(&tag, "NO", "[ALREADYEXISTS] INBOX always exists")
+                    }
+                    Some(name) => match user
+                        .create_mailbox(name.trim_end_matches(crate::mail::SEPARATOR))
+                        .await
+                    {
                         Ok(_) => self.tagged(&tag, "OK", "CREATE completed"),
                         Err(e) => self.storage_failure(&tag, &e),
                     },
                     None => self.tagged(&tag, "BAD", "mailbox name is not UTF-8"),
                 }
             }
-            CommandBody::Select { mailbox, parameters } => {
+            CommandBody::Select {
+                mailbox,
+                parameters,
+            } => {
                 self.condstore |= parameters.contains(&SelectParameter::CondStore);
                 self.select(&tag, &mailbox, false).await
             }
-            CommandBody::Examine { mailbox, parameters } => {
+            CommandBody::Examine {
+                mailbox,
+                parameters,
+            } => {
                 self.condstore |= parameters.contains(&SelectParameter::CondStore);
                 self.select(&tag, &mailbox, true).await
             }
-            CommandBody::List { reference, mailbox_wildcard } => {
-                let (reference, pattern) = (self.list_text(&reference), self.pattern_text(&mailbox_wildcard));
-                self.list(&tag, &reference, &[&pattern], &ListOptions::default()).await
+            CommandBody::List {
+                reference,
+                mailbox_wildcard,
+            } => {
+                let (reference, pattern) = (
+                    self.list_text(&reference),
+                    self.pattern_text(&mailbox_wildcard),
+                );
+                self.list(&tag, &reference, &[&pattern], &ListOptions::default())
+                    .await
             }
             CommandBody::Delete { mailbox } => self.delete(&tag, &mailbox).await,
             CommandBody::Rename { from, to } => self.rename(&tag, &from, &to).await,
             CommandBody::Subscribe { mailbox } => self.subscribe(&tag, &mailbox, true).await,
             CommandBody::Unsubscribe { mailbox } => self.subscribe(&tag, &mailbox, false).await,
-            CommandBody::Lsub { reference, mailbox_wildcard } => self.lsub(&tag, &reference, &mailbox_wildcard).await,
-            CommandBody::Status { mailbox, item_names } => self.status(&tag, &mailbox, &item_names).await,
+            CommandBody::Lsub {
+                reference,
+                mailbox_wildcard,
+            } => self.lsub(&tag, &reference, &mailbox_wildcard).await,
+            CommandBody::Status {
+                mailbox,
+                item_names,
+            } => self.status(&tag, &mailbox, &item_names).await,
             CommandBody::Id { .. } => {
                 self.out.line(b"* ID (\"name\" \"imapsim\")\r\n");
                 self.tagged(&tag, "OK", "ID completed");
@@ -267,25 +325,52 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.out.line(enabled.as_bytes());
                 self.tagged(&tag, "OK", "ENABLE completed");
             }
-            CommandBody::Search { criteria, uid, .. } if selected => self.search(&tag, criteria.as_ref(), uid).await,
-            CommandBody::Store { sequence_set, kind, response, flags, uid, modifiers } if selected => {
-                let unchanged_since = modifiers.iter().map(|StoreModifier::UnchangedSince(m)| *m).next();
+            CommandBody::Search { criteria, uid, .. } if selected => {
+                self.search(&tag, criteria.as_ref(), uid).await
+            }
+            CommandBody::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                modifiers,
+            } if selected => {
+                let unchanged_since = modifiers
+                    .iter()
+                    .map(|StoreModifier::UnchangedSince(m)| *m)
+                    .next();
                 self.condstore |= unchanged_since.is_some();
-                self.store(&tag, &sequence_set, kind, response, &flags, uid, unchanged_since).await
+                self.store(
+                    &tag,
+                    &sequence_set,
+                    kind,
+                    response,
+                    &flags,
+                    uid,
+                    unchanged_since,
+                )
+                .await
             }
-            CommandBody::Copy { sequence_set, mailbox, uid } if selected => {
-                self.copy(&tag, &sequence_set, &mailbox, uid, false).await
-            }
-            CommandBody::Move { sequence_set, mailbox, uid } if selected => {
-                self.copy(&tag, &sequence_set, &mailbox, uid, true).await
-            }
-            CommandBody::ExpungeUid { sequence_set } if selected => match self.expunge(Some(&sequence_set)).await {
-                Ok(()) => match self.refresh_selected().await {
-                    Ok(()) => self.tagged(&tag, "OK", "UID EXPUNGE completed"),
+            CommandBody::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } if selected => self.copy(&tag, &sequence_set, &mailbox, uid, false).await,
+            CommandBody::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } if selected => self.copy(&tag, &sequence_set, &mailbox, uid, true).await,
+            CommandBody::ExpungeUid { sequence_set } if selected => {
+                match self.expunge(Some(&sequence_set)).await {
+                    Ok(()) => match self.refresh_selected().await {
+                        Ok(()) => self.tagged(&tag, "OK", "UID EXPUNGE completed"),
+                        Err(e) => self.storage_failure(&tag, &e),
+                    },
                     Err(e) => self.storage_failure(&tag, &e),
-                },
-                Err(e) => self.storage_failure(&tag, &e),
-            },
+                }
+            }
             CommandBody::Expunge if selected => match self.expunge(None).await {
                 Ok(()) => match self.refresh_selected().await {
                     Ok(()) => self.tagged(&tag, "OK", "EXPUNGE completed"),
@@ -306,12 +391,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.selected = None;
                 self.tagged(&tag, "OK", "UNSELECT completed");
             }
-            CommandBody::Fetch { sequence_set, macro_or_item_names, uid, modifiers } if selected => {
+            CommandBody::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                modifiers,
+            } if selected => {
                 let changed_since = modifiers.iter().find_map(|m| match m {
                     FetchModifier::ChangedSince(v) => Some(v.get()),
                     FetchModifier::Vanished => None,
                 });
-                fetch::fetch(self, &tag, &sequence_set, &macro_or_item_names, uid, changed_since).await?;
+                fetch::fetch(
+                    self,
+                    &tag,
+                    &sequence_set,
+                    &macro_or_item_names,
+                    uid,
+                    changed_since,
+                )
+                .await?;
             }
             CommandBody::Unselect
             | CommandBody::Close
@@ -322,9 +420,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | CommandBody::Expunge
             | CommandBody::ExpungeUid { .. }
             | CommandBody::Search { .. }
-            | CommandBody::Idle => {
-                self.tagged(&tag, "BAD", "no mailbox selected")
-            }
+            | CommandBody::Idle => self.tagged(&tag, "BAD", "no mailbox selected"),
             _ => self.tagged(&tag, "BAD", "command not supported"),
         }
         Ok(Next::Continue)
@@ -333,7 +429,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// A mailbox name from the client as stored (UTF-8): modified UTF-7 is decoded unless UTF8=ACCEPT.
     pub(super) fn name_of(&self, mailbox: &Mailbox<'_>) -> Option<String> {
         let name = mailbox_name(mailbox)?;
-        Some(if self.utf8 { name } else { canonical(&utf7_imap::decode_utf7_imap(name)).to_string() })
+        Some(if self.utf8 {
+            name
+        } else {
+            canonical(&utf7_imap::decode_utf7_imap(name)).to_string()
+        })
     }
 
     /// A stored mailbox name as the client expects it.
@@ -348,13 +448,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// LIST/LSUB reference as stored text.
     pub(super) fn list_text(&self, reference: &Mailbox<'_>) -> String {
         let text = super::mailboxes::list_text_mailbox(reference);
-        if self.utf8 { text } else { utf7_imap::decode_utf7_imap(text) }
+        if self.utf8 {
+            text
+        } else {
+            utf7_imap::decode_utf7_imap(text)
+        }
     }
 
     /// LIST/LSUB pattern as stored text.
     pub(super) fn pattern_text(&self, pattern: &imap_types::mailbox::ListMailbox<'_>) -> String {
         let text = super::mailboxes::list_text_pattern(pattern);
-        if self.utf8 { text } else { utf7_imap::decode_utf7_imap(text) }
+        if self.utf8 {
+            text
+        } else {
+            utf7_imap::decode_utf7_imap(text)
+        }
     }
 
     /// LOGIN and AUTHENTICATE PLAIN: rate limited per user and address, NO after a delay on failure.
@@ -364,7 +472,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let delay = Duration::from_millis(inner.config.limits.auth_failure_delay_ms);
         if !inner.login_limiter.allowed(name, &addr) {
             tokio::time::sleep(delay).await;
-            return self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] too many failed logins, try later");
+            return self.tagged(
+                tag,
+                "NO",
+                "[AUTHENTICATIONFAILED] too many failed logins, try later",
+            );
         }
         match crate::auth::login(&self.server, name, password).await {
             Ok(user) => {
@@ -373,7 +485,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.tagged(tag, "OK", &format!("[CAPABILITY {CAPABILITIES}] logged in"));
             }
             Err(crate::auth::AuthError::Busy) => {
-                self.tagged(tag, "NO", "[UNAVAILABLE] too many logins in progress, try again later");
+                self.tagged(
+                    tag,
+                    "NO",
+                    "[UNAVAILABLE] too many logins in progress, try again later",
+                );
             }
             Err(crate::auth::AuthError::InvalidCredentials) => {
                 self.server.inner().login_limiter.failed(name, &addr);
@@ -389,7 +505,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
 
     async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
         self.selected = None;
-        let user = self.user.clone().expect("select runs only when authenticated");
+        let user = self
+            .user
+            .clone()
+            .expect("select runs only when authenticated");
         let Some(name) = self.name_of(mailbox) else {
             return self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
         };
@@ -416,44 +535,88 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             index.uidnext,
         );
         self.out.line(head.as_bytes());
-        if let Some(first) = index.entries.iter().position(|e| e.flags & crate::mail::index::flag::SEEN == 0) {
-            self.out.line(format!("* OK [UNSEEN {}] first unseen\r\n", first + 1).as_bytes());
+        if let Some(first) = index
+            .entries
+            .iter()
+            .position(|e| e.flags & crate::mail::index::flag::SEEN == 0)
+        {
+            self.out
+                .line(format!("* OK [UNSEEN {}] first unseen\r\n", first + 1).as_bytes());
         }
-        self.out.line(format!("* OK [HIGHESTMODSEQ {}] highest\r\n", index.highest_modseq.max(1)).as_bytes());
+        self.out.line(
+            format!(
+                "* OK [HIGHESTMODSEQ {}] highest\r\n",
+                index.highest_modseq.max(1)
+            )
+            .as_bytes(),
+        );
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.tagged(tag, "OK", &format!("[{mode}] {} completed", if read_only { "EXAMINE" } else { "SELECT" }));
-        self.selected = Some(Selected { entry, index, read_only, inbox: name == "INBOX" });
+        self.tagged(
+            tag,
+            "OK",
+            &format!(
+                "[{mode}] {} completed",
+                if read_only { "EXAMINE" } else { "SELECT" }
+            ),
+        );
+        self.selected = Some(Selected {
+            entry,
+            index,
+            read_only,
+            inbox: name == "INBOX",
+        });
     }
 
     /// Reads new log operations of the selected mailbox and tells the client what changed.
     pub(super) async fn refresh_selected(&mut self) -> Result<(), MailError> {
-        let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else { return Ok(()) };
+        let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else {
+            return Ok(());
+        };
         if selected.inbox {
             // Deliveries are best effort here: they stay queued and are imported next time.
-            if let Err(e) = user.import_deliveries(&selected.entry, selected.index.cursor.as_deref()).await {
+            if let Err(e) = user
+                .import_deliveries(&selected.entry, selected.index.cursor.as_deref())
+                .await
+            {
                 tracing::debug!(error = %e, "importing deliveries failed");
             }
         }
         let mut lines = Vec::new();
         let mut grew = false;
         let condstore = self.condstore;
-        user.refresh(&selected.entry, &mut selected.index, |index, change| match change {
-            Change::Exists => grew = true,
-            Change::Expunged(seq) => lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes()),
-            Change::Flags(seq) => {
-                let entry = &index.entries[seq as usize - 1];
-                let flags: Vec<&str> = index.flag_names(entry.flags).collect();
-                let modseq = if condstore { format!(" MODSEQ ({})", entry.modseq) } else { String::new() };
-                lines.extend_from_slice(
-                    format!("* {seq} FETCH (UID {} FLAGS ({}){modseq})\r\n", entry.uid, flags.join(" ")).as_bytes(),
-                );
-            }
-            Change::None => {}
-        })
+        user.refresh(
+            &selected.entry,
+            &mut selected.index,
+            |index, change| match change {
+                Change::Exists => grew = true,
+                Change::Expunged(seq) => {
+                    lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes())
+                }
+                Change::Flags(seq) => {
+                    let entry = &index.entries[seq as usize - 1];
+                    let flags: Vec<&str> = index.flag_names(entry.flags).collect();
+                    let modseq = if condstore {
+                        format!(" MODSEQ ({})", entry.modseq)
+                    } else {
+                        String::new()
+                    };
+                    lines.extend_from_slice(
+                        format!(
+                            "* {seq} FETCH (UID {} FLAGS ({}){modseq})\r\n",
+                            entry.uid,
+                            flags.join(" ")
+                        )
+                        .as_bytes(),
+                    );
+                }
+                Change::None => {}
+            },
+        )
         .await?;
         self.out.line(&lines);
         if grew {
-            self.out.line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
+            self.out
+                .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
         }
         Ok(())
     }
@@ -462,7 +625,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// the MIME scanner; the message exists once its log operation is written, and only then is OK sent.
     async fn append(&mut self, command: Command<'static>, length: u32) -> std::io::Result<Next> {
         let tag = command.tag.inner().to_string();
-        let CommandBody::Append { mailbox, flags, date, .. } = command.body else {
+        let CommandBody::Append {
+            mailbox,
+            flags,
+            date,
+            ..
+        } = command.body
+        else {
             unreachable!("input hands over APPEND commands only as Incoming::Append")
         };
         let chunk_bytes = self.server.inner().config.limits.chunk_bytes;
@@ -471,12 +640,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             _ => None,
         };
         let entry = match &user {
-            Some(user) => user.find_mailbox(&self.name_of(&mailbox).unwrap_or_default()).await,
+            Some(user) => {
+                user.find_mailbox(&self.name_of(&mailbox).unwrap_or_default())
+                    .await
+            }
             None => Err(MailError::NoSuchMailbox),
         };
         // Whatever happens, the literal is consumed so the connection stays in sync.
         let mut writer = match (&user, &entry) {
-            (Some(user), Ok(_)) => Some(user.body_writer(self.server.inner().env.random(), chunk_bytes)),
+            (Some(user), Ok(_)) => {
+                Some(user.body_writer(self.server.inner().env.random(), chunk_bytes))
+            }
             _ => None,
         };
         let mut scanner = crate::mime::Scanner::new();
@@ -485,7 +659,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let mut chunk = Vec::new();
         while left > 0 {
             chunk.clear();
-            let n = self.input.read_literal(&mut chunk, left.min(chunk_bytes)).await?;
+            let n = self
+                .input
+                .read_literal(&mut chunk, left.min(chunk_bytes))
+                .await?;
             if n == 0 {
                 return Ok(Next::Close); // the client went away mid-literal: nothing was acknowledged
             }
@@ -508,7 +685,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         let Some(user) = user else {
-            self.tagged(&tag, if self.user.is_some() { "NO" } else { "BAD" }, "APPEND needs a login and a valid mailbox");
+            self.tagged(
+                &tag,
+                if self.user.is_some() { "NO" } else { "BAD" },
+                "APPEND needs a login and a valid mailbox",
+            );
             return Ok(Next::Continue);
         };
         let entry = match entry {
@@ -537,9 +718,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let body = writer.finish().await?;
             let meta = scanner.finish();
             let size = body.size as u32;
-            user.put_record(&message, &MessageRecord { body, internal_date, meta }).await?;
+            user.put_record(
+                &message,
+                &MessageRecord {
+                    body,
+                    internal_date,
+                    meta,
+                },
+            )
+            .await?;
             let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
-            let op = Op::Append { message, size, internal_date, flags: flag_names };
+            let op = Op::Append {
+                message,
+                size,
+                internal_date,
+                flags: flag_names,
+            };
             user.log_append(&entry, &op, cursor.as_deref()).await?;
             // Notification is best effort: the message is stored whatever happens here.
             if let Err(e) = user.notify(&entry).await {
@@ -556,12 +750,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         tracing::debug!(error = %e, "refresh after append failed");
                     }
                     let index = &self.selected.as_ref().expect("checked just above").index;
-                    uid = index.entries.iter().rev().find(|e| e.message == message).map_or(0, |e| e.uid);
+                    uid = index
+                        .entries
+                        .iter()
+                        .rev()
+                        .find(|e| e.message == message)
+                        .map_or(0, |e| e.uid);
                 } else if let Ok(uids) = user.uids_of(&entry, &[message]).await {
                     uid = uids[0];
                 }
                 if uid > 0 {
-                    self.tagged(&tag, "OK", &format!("[APPENDUID {} {uid}] APPEND completed", entry.uidvalidity));
+                    self.tagged(
+                        &tag,
+                        "OK",
+                        &format!("[APPENDUID {} {uid}] APPEND completed", entry.uidvalidity),
+                    );
                 } else {
                     self.tagged(&tag, "OK", "APPEND completed");
                 }
@@ -599,7 +802,10 @@ pub(crate) fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
             b'*' | b'%' => {
                 let mut on = false;
                 for j in 0..=name.len() {
-                    on = reach[j] || (on && j > 0 && (p == b'*' || name[j - 1] != crate::mail::SEPARATOR as u8));
+                    on = reach[j]
+                        || (on
+                            && j > 0
+                            && (p == b'*' || name[j - 1] != crate::mail::SEPARATOR as u8));
                     next[j] = on;
                 }
             }

@@ -24,7 +24,13 @@ pub struct BodyWriter {
 
 impl BodyWriter {
     /// A writer for message `message` of store-side user `user`.
-    pub fn new(store: Store, env: Env, user: String, message: [u8; 16], chunk_bytes: usize) -> Self {
+    pub fn new(
+        store: Store,
+        env: Env,
+        user: String,
+        message: [u8; 16],
+        chunk_bytes: usize,
+    ) -> Self {
         assert!(chunk_bytes > 0, "chunk size must be positive");
         BodyWriter {
             store,

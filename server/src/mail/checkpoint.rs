@@ -25,7 +25,9 @@ fn prefix(user: &str, mailbox: &MailboxEntry) -> String {
 
 /// Milliseconds of a log sort key (its first 16 hex digits).
 fn sort_key_ms(sk: &str) -> u64 {
-    sk.get(..16).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0)
+    sk.get(..16)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
 }
 
 impl UserStore {
@@ -43,7 +45,13 @@ impl UserStore {
             None => Index::new(),
         };
         // Fold the tail; remember the state just before the first operation younger than LAG.
-        let now_ms = self.env().clock.now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let now_ms = self
+            .env()
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         let cutoff_ms = now_ms.saturating_sub(LAG.as_millis() as u64);
         let mut covered: Option<Index> = None;
         let mut young = false;
@@ -72,10 +80,18 @@ impl UserStore {
     /// The mailbox as it was at log position `cursor` (what an idling session saw), from the newest
     /// checkpoint not beyond it. `None` when checkpoints have moved past it and the rows it needs
     /// are gone.
-    pub async fn load_index_at(&self, mailbox: &MailboxEntry, cursor: Option<&str>) -> Result<Option<Index>, MailError> {
+    pub async fn load_index_at(
+        &self,
+        mailbox: &MailboxEntry,
+        cursor: Option<&str>,
+    ) -> Result<Option<Index>, MailError> {
         let prefix = prefix(self.user_id(), mailbox);
         let listed = self.store().blob_list(&prefix, None, 100).await?;
-        let usable = listed.keys.iter().rev().find(|(k, _)| cursor.is_some_and(|c| &k[prefix.len()..] <= c));
+        let usable = listed
+            .keys
+            .iter()
+            .rev()
+            .find(|(k, _)| cursor.is_some_and(|c| &k[prefix.len()..] <= c));
         let mut index = match usable {
             Some((key, _)) => {
                 let sealed = self.store().blob_get(key, None).await?;
@@ -86,13 +102,21 @@ impl UserStore {
             None => Index::new(),
         };
         if let Some(cursor) = cursor {
-            self.refresh_with(mailbox, &mut index, Some(cursor), |_, _| {}).await?;
+            self.refresh_with(mailbox, &mut index, Some(cursor), |_, _| {})
+                .await?;
         }
         Ok(Some(index))
     }
 
-    async fn write_checkpoint(&self, mailbox: &MailboxEntry, state: Index, old: &[(String, u64)]) -> Result<(), MailError> {
-        let Some(cursor) = state.cursor.clone() else { return Ok(()) };
+    async fn write_checkpoint(
+        &self,
+        mailbox: &MailboxEntry,
+        state: Index,
+        old: &[(String, u64)],
+    ) -> Result<(), MailError> {
+        let Some(cursor) = state.cursor.clone() else {
+            return Ok(());
+        };
         let key = format!("{}{cursor}", prefix(self.user_id(), mailbox));
         let snapshot = Snapshot {
             entries: state.entries,
@@ -106,7 +130,11 @@ impl UserStore {
         self.store().blob_put(&key, sealed).await?;
         // The log rows the checkpoint covers, then the checkpoints it supersedes.
         let pk = layout::log_partition(self.user_id(), &mailbox.id);
-        let query = RowQuery { pk, end: Some(format!("{cursor}\0")), ..RowQuery::default() };
+        let query = RowQuery {
+            pk,
+            end: Some(format!("{cursor}\0")),
+            ..RowQuery::default()
+        };
         self.store().rows_delete_batch(&[query]).await?;
         let stale = old.len().saturating_sub(KEEP - 1);
         for (old_key, _) in &old[..stale] {

@@ -134,7 +134,10 @@ impl Index {
 impl Index {
     /// An empty mailbox.
     pub fn new() -> Self {
-        Index { uidnext: 1, ..Default::default() }
+        Index {
+            uidnext: 1,
+            ..Default::default()
+        }
     }
 
     /// Flag names to bits, growing the keyword table; keywords beyond the table's capacity are dropped.
@@ -143,7 +146,11 @@ impl Index {
         for name in names {
             bits |= match system_flag(name) {
                 Some(bit) => bit,
-                None => match self.keywords.iter().position(|k| k.eq_ignore_ascii_case(name)) {
+                None => match self
+                    .keywords
+                    .iter()
+                    .position(|k| k.eq_ignore_ascii_case(name))
+                {
                     Some(i) => 1 << (flag::KEYWORD_SHIFT as usize + i),
                     None if self.keywords.len() < flag::KEYWORDS_MAX => {
                         self.keywords.push(name.clone());
@@ -165,7 +172,10 @@ impl Index {
             (flag::DELETED, "\\Deleted"),
             (flag::DRAFT, "\\Draft"),
         ];
-        let system = SYSTEM.into_iter().filter(move |(b, _)| bits & b != 0).map(|(_, n)| n);
+        let system = SYSTEM
+            .into_iter()
+            .filter(move |(b, _)| bits & b != 0)
+            .map(|(_, n)| n);
         let keywords = self
             .keywords
             .iter()
@@ -182,7 +192,12 @@ impl Index {
     /// Applies one log operation; returns what changed, for untagged responses.
     pub fn apply(&mut self, op: &Op) -> Change {
         match op {
-            Op::Append { message, size, internal_date, flags } => {
+            Op::Append {
+                message,
+                size,
+                internal_date,
+                flags,
+            } => {
                 if self.position(message).is_some() {
                     return Change::None; // a retried append already applied
                 }
@@ -208,8 +223,12 @@ impl Index {
                 }
                 None => Change::None,
             },
-            Op::FlagsAdd { message, flags } | Op::FlagsRemove { message, flags } | Op::FlagsSet { message, flags } => {
-                let Some(pos) = self.position(message) else { return Change::None };
+            Op::FlagsAdd { message, flags }
+            | Op::FlagsRemove { message, flags }
+            | Op::FlagsSet { message, flags } => {
+                let Some(pos) = self.position(message) else {
+                    return Change::None;
+                };
                 let bits = self.flag_bits(flags);
                 let entry = &mut self.entries[pos];
                 let new = match op {
@@ -265,7 +284,12 @@ mod tests {
     use super::*;
 
     fn append(n: u8, flags: &[&str]) -> Op {
-        Op::Append { message: [n; 16], size: 10, internal_date: 0, flags: flags.iter().map(|s| s.to_string()).collect() }
+        Op::Append {
+            message: [n; 16],
+            size: 10,
+            internal_date: 0,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
@@ -273,7 +297,10 @@ mod tests {
         let mut index = Index::new();
         index.apply(&append(1, &[]));
         index.apply(&append(2, &["\\Seen"]));
-        assert_eq!(index.apply(&Op::Expunge { message: [1; 16] }), Change::Expunged(1));
+        assert_eq!(
+            index.apply(&Op::Expunge { message: [1; 16] }),
+            Change::Expunged(1)
+        );
         index.apply(&append(3, &[]));
         let uids: Vec<u32> = index.entries.iter().map(|e| e.uid).collect();
         assert_eq!(uids, [2, 3]);
@@ -295,7 +322,10 @@ mod tests {
         index.apply(&append(1, &["\\Seen", "$Forwarded"]));
         let names: Vec<&str> = index.flag_names(index.entries[0].flags).collect();
         assert_eq!(names, ["\\Seen", "$Forwarded"]);
-        let change = index.apply(&Op::FlagsRemove { message: [1; 16], flags: vec!["\\SEEN".into()] });
+        let change = index.apply(&Op::FlagsRemove {
+            message: [1; 16],
+            flags: vec!["\\SEEN".into()],
+        });
         assert_eq!(change, Change::Flags(1));
         assert_eq!(index.entries[0].modseq, 2);
     }

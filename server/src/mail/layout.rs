@@ -15,7 +15,9 @@ pub fn user_id(login: &str) -> String {
     hasher.update(b"imapsim user v1\0");
     hasher.update(login.as_bytes());
     let mut out = [0u8; 16];
-    hasher.finalize_variable(&mut out).expect("buffer has the requested size");
+    hasher
+        .finalize_variable(&mut out)
+        .expect("buffer has the requested size");
     hex::encode(out)
 }
 

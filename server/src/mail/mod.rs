@@ -60,8 +60,13 @@ pub struct MailboxEntry {
 pub const SEPARATOR: char = '.';
 
 /// Mailboxes every new user gets, with their RFC 6154 special use.
-pub const SPECIAL_MAILBOXES: [(&str, &str); 5] =
-    [("Archive", "\\Archive"), ("Drafts", "\\Drafts"), ("Junk", "\\Junk"), ("Sent", "\\Sent"), ("Trash", "\\Trash")];
+pub const SPECIAL_MAILBOXES: [(&str, &str); 5] = [
+    ("Archive", "\\Archive"),
+    ("Drafts", "\\Drafts"),
+    ("Junk", "\\Junk"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+];
 
 /// The user's mailboxes by name (UTF-8, [`SEPARATOR`] between hierarchy levels).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -122,7 +127,10 @@ pub struct LogClock {
 impl LogClock {
     /// A clock for a server instance with a random node id.
     pub fn new(env: &Env) -> Self {
-        LogClock { node: u32::from_be_bytes(env.random()), last_ms: Mutex::new(0) }
+        LogClock {
+            node: u32::from_be_bytes(env.random()),
+            last_ms: Mutex::new(0),
+        }
     }
 
     /// A sort key later than both the wall clock's and `after`'s.
@@ -133,7 +141,10 @@ impl LogClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let after_ms = after.and_then(|sk| sk.get(..16)).and_then(|h| u64::from_str_radix(h, 16).ok()).unwrap_or(0);
+        let after_ms = after
+            .and_then(|sk| sk.get(..16))
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
         // Never poisoned in practice: the critical section cannot panic.
         let mut last = self.last_ms.lock().unwrap_or_else(|e| e.into_inner());
         *last = (*last + 1).max(now_ms).max(after_ms + 1);
@@ -162,8 +173,14 @@ fn context(pk: &str, sk: &str) -> Vec<u8> {
     c
 }
 
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result<T, MailError> {
-    postcard::from_bytes(bytes).map_err(|e| MailError::Corrupt { what: what.to_string(), detail: e.to_string() })
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
+    what: &str,
+    bytes: &[u8],
+) -> Result<T, MailError> {
+    postcard::from_bytes(bytes).map_err(|e| MailError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -173,7 +190,13 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 impl UserStore {
     /// The store of user `user` (its hashed id), with its unwrapped secret key.
     pub fn new(store: Store, env: Env, user: &str, key: SecretKey, clock: Arc<LogClock>) -> Self {
-        UserStore { store, env, user: user.into(), key, clock }
+        UserStore {
+            store,
+            env,
+            user: user.into(),
+            key,
+            clock,
+        }
     }
 
     /// The user's store-side id.
@@ -223,7 +246,8 @@ impl UserStore {
         if token.is_none() {
             // A new user: INBOX and the special-use mailboxes clients expect, with ids derived from
             // the user's key so that instances creating the list at once agree on them.
-            list.mailboxes.insert("INBOX".to_string(), self.default_entry("INBOX"));
+            list.mailboxes
+                .insert("INBOX".to_string(), self.default_entry("INBOX"));
             for (name, special) in SPECIAL_MAILBOXES {
                 let mut entry = self.default_entry(name);
                 entry.special_use = Some(special.to_string());
@@ -231,7 +255,8 @@ impl UserStore {
             }
             token = Some(self.write_list(&list, token.as_ref()).await?);
         } else if !list.mailboxes.contains_key("INBOX") {
-            list.mailboxes.insert("INBOX".to_string(), self.default_entry("INBOX"));
+            list.mailboxes
+                .insert("INBOX".to_string(), self.default_entry("INBOX"));
             token = Some(self.write_list(&list, token.as_ref()).await?);
         }
         Ok((list, token))
@@ -245,31 +270,52 @@ impl UserStore {
         hasher.update(&self.key.to_bytes());
         hasher.update(name.as_bytes());
         let mut out = [0u8; 20];
-        hasher.finalize_variable(&mut out).expect("buffer has the requested size");
+        hasher
+            .finalize_variable(&mut out)
+            .expect("buffer has the requested size");
         let mut id = [0u8; 16];
         id.copy_from_slice(&out[..16]);
         let uidvalidity = u32::from_be_bytes([out[16], out[17], out[18], out[19]]) | 1;
-        MailboxEntry { id, uidvalidity, subscribed: true, special_use: None }
+        MailboxEntry {
+            id,
+            uidvalidity,
+            subscribed: true,
+            special_use: None,
+        }
     }
 
     fn new_entry(&self) -> MailboxEntry {
         let uidvalidity = u32::from_be_bytes(self.env.random()) | 1;
-        MailboxEntry { id: self.env.random(), uidvalidity, subscribed: true, special_use: None }
+        MailboxEntry {
+            id: self.env.random(),
+            uidvalidity,
+            subscribed: true,
+            special_use: None,
+        }
     }
 
-    async fn write_list(&self, list: &MailboxList, ct: Option<&CausalityToken>) -> Result<CausalityToken, MailError> {
+    async fn write_list(
+        &self,
+        list: &MailboxList,
+        ct: Option<&CausalityToken>,
+    ) -> Result<CausalityToken, MailError> {
         let (pk, sk) = layout::mailboxes_row(&self.user);
         let sealed = self.seal(&pk, sk, &encode(list));
         self.insert_verified(&pk, sk, ct, sealed).await?;
         // Read back for the new token (K2V returns none on insert).
         let row = self.store.row_read(&pk, sk).await?;
-        Ok(row.map(|r| r.ct).unwrap_or_else(|| CausalityToken(String::new())))
+        Ok(row
+            .map(|r| r.ct)
+            .unwrap_or_else(|| CausalityToken(String::new())))
     }
 
     /// Finds a mailbox by name (INBOX case-insensitively).
     pub async fn find_mailbox(&self, name: &str) -> Result<MailboxEntry, MailError> {
         let (list, _) = self.mailbox_list().await?;
-        list.mailboxes.get(canonical(name)).cloned().ok_or(MailError::NoSuchMailbox)
+        list.mailboxes
+            .get(canonical(name))
+            .cloned()
+            .ok_or(MailError::NoSuchMailbox)
     }
 
     /// Creates a mailbox.
@@ -328,7 +374,10 @@ impl UserStore {
     /// Marks a mailbox (un)subscribed.
     pub async fn set_subscribed(&self, name: &str, subscribed: bool) -> Result<(), MailError> {
         let (mut list, token) = self.mailbox_list().await?;
-        let entry = list.mailboxes.get_mut(canonical(name)).ok_or(MailError::NoSuchMailbox)?;
+        let entry = list
+            .mailboxes
+            .get_mut(canonical(name))
+            .ok_or(MailError::NoSuchMailbox)?;
         if entry.subscribed != subscribed {
             entry.subscribed = subscribed;
             self.write_list(&list, token.as_ref()).await?;
@@ -339,7 +388,13 @@ impl UserStore {
     /// Inserts a row; when the store answers with an error, reads the row back and counts the write
     /// as done if our exact (sealed, so unique) value is there: the answer was lost, not the write,
     /// and saying NO would make the client retry into a duplicate.
-    async fn insert_verified(&self, pk: &str, sk: &str, ct: Option<&CausalityToken>, value: Bytes) -> Result<(), MailError> {
+    async fn insert_verified(
+        &self,
+        pk: &str,
+        sk: &str,
+        ct: Option<&CausalityToken>,
+        value: Bytes,
+    ) -> Result<(), MailError> {
         match self.store.row_insert(pk, sk, ct, value.clone()).await {
             Ok(()) => Ok(()),
             Err(e) => match self.store.row_read(pk, sk).await {
@@ -350,19 +405,31 @@ impl UserStore {
     }
 
     /// Writes several operations to a mailbox's log in one request, in order, after `after`.
-    pub async fn log_append_batch(&self, mailbox: &MailboxEntry, ops: &[Op], after: Option<&str>) -> Result<(), MailError> {
+    pub async fn log_append_batch(
+        &self,
+        mailbox: &MailboxEntry,
+        ops: &[Op],
+        after: Option<&str>,
+    ) -> Result<(), MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
         let mut items = Vec::with_capacity(ops.len());
         let mut last: Option<String> = after.map(str::to_string);
         for op in ops {
             let sk = self.clock.next(&self.env, last.as_deref());
             let value = self.seal(&pk, &sk, &encode(op));
-            items.push(RowInsert { pk: pk.clone(), sk: sk.clone(), ct: None, value: Some(value) });
+            items.push(RowInsert {
+                pk: pk.clone(),
+                sk: sk.clone(),
+                ct: None,
+                value: Some(value),
+            });
             last = Some(sk);
         }
         if let Err(e) = self.store.rows_insert_batch(&items).await {
             // As in `log_append`: applied with a lost answer counts as done.
-            let (Some(first), Some(last)) = (items.first(), items.last()) else { return Ok(()) };
+            let (Some(first), Some(last)) = (items.first(), items.last()) else {
+                return Ok(());
+            };
             let query = RowQuery {
                 pk: pk.clone(),
                 start: Some(first.sk.clone()),
@@ -370,7 +437,9 @@ impl UserStore {
                 ..RowQuery::default()
             };
             match self.store.rows_read(&query).await {
-                Ok(page) if page.items.len() == items.len() && page.next_start.is_none() => return Ok(()),
+                Ok(page) if page.items.len() == items.len() && page.next_start.is_none() => {
+                    return Ok(())
+                }
                 _ => return Err(e.into()),
             }
         }
@@ -378,7 +447,12 @@ impl UserStore {
     }
 
     /// Appends an operation to a mailbox's log, after `after` (the caller's cursor); returns its sort key.
-    pub async fn log_append(&self, mailbox: &MailboxEntry, op: &Op, after: Option<&str>) -> Result<String, MailError> {
+    pub async fn log_append(
+        &self,
+        mailbox: &MailboxEntry,
+        op: &Op,
+        after: Option<&str>,
+    ) -> Result<String, MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
         let sk = self.clock.next(&self.env, after);
         let sealed = self.seal(&pk, &sk, &encode(op));
@@ -393,7 +467,8 @@ impl UserStore {
         index: &mut Index,
         mut on_change: impl FnMut(&Index, Change),
     ) -> Result<(), MailError> {
-        self.refresh_inner(mailbox, index, None, |_, _| {}, &mut on_change).await
+        self.refresh_inner(mailbox, index, None, |_, _| {}, &mut on_change)
+            .await
     }
 
     /// [`UserStore::refresh`] that also shows `before` the state ahead of each row, with its sort key.
@@ -404,7 +479,8 @@ impl UserStore {
         until: Option<&str>,
         before: impl FnMut(&Index, &str),
     ) -> Result<(), MailError> {
-        self.refresh_inner(mailbox, index, until, before, &mut |_, _| {}).await
+        self.refresh_inner(mailbox, index, until, before, &mut |_, _| {})
+            .await
     }
 
     async fn refresh_inner(
@@ -446,14 +522,26 @@ impl UserStore {
 
     /// The UIDs that `messages` got in `mailbox` (0 for one not found), folding its log into a
     /// throw-away index: for UIDPLUS answers about a mailbox that is not selected.
-    pub async fn uids_of(&self, mailbox: &MailboxEntry, messages: &[[u8; 16]]) -> Result<Vec<u32>, MailError> {
+    pub async fn uids_of(
+        &self,
+        mailbox: &MailboxEntry,
+        messages: &[[u8; 16]],
+    ) -> Result<Vec<u32>, MailError> {
         let index = self.load_index(mailbox).await?;
-        let by_id: BTreeMap<[u8; 16], u32> = index.entries.iter().map(|e| (e.message, e.uid)).collect();
-        Ok(messages.iter().map(|m| by_id.get(m).copied().unwrap_or(0)).collect())
+        let by_id: BTreeMap<[u8; 16], u32> =
+            index.entries.iter().map(|e| (e.message, e.uid)).collect();
+        Ok(messages
+            .iter()
+            .map(|m| by_id.get(m).copied().unwrap_or(0))
+            .collect())
     }
 
     /// Writes a message's metadata record.
-    pub async fn put_record(&self, message: &[u8; 16], record: &MessageRecord) -> Result<(), MailError> {
+    pub async fn put_record(
+        &self,
+        message: &[u8; 16],
+        record: &MessageRecord,
+    ) -> Result<(), MailError> {
         let pk = layout::meta_partition(&self.user);
         let sk = layout::hex_id(message);
         let sealed = self.seal(&pk, &sk, &encode(record));
@@ -464,20 +552,39 @@ impl UserStore {
     pub async fn record(&self, message: &[u8; 16]) -> Result<MessageRecord, MailError> {
         let pk = layout::meta_partition(&self.user);
         let sk = layout::hex_id(message);
-        let row = self.store.row_read(&pk, &sk).await?.ok_or(MailError::Storage(StorageError::NoSuchKey))?;
-        let value = row.values.iter().flatten().next().ok_or(MailError::Storage(StorageError::NoSuchKey))?;
+        let row = self
+            .store
+            .row_read(&pk, &sk)
+            .await?
+            .ok_or(MailError::Storage(StorageError::NoSuchKey))?;
+        let value = row
+            .values
+            .iter()
+            .flatten()
+            .next()
+            .ok_or(MailError::Storage(StorageError::NoSuchKey))?;
         decode("message record", &self.open(&pk, &sk, value)?)
     }
 
     /// Starts writing a new message body.
     pub fn body_writer(&self, message: [u8; 16], chunk_bytes: usize) -> body::BodyWriter {
-        body::BodyWriter::new(self.store.clone(), self.env.clone(), self.user.to_string(), message, chunk_bytes)
+        body::BodyWriter::new(
+            self.store.clone(),
+            self.env.clone(),
+            self.user.to_string(),
+            message,
+            chunk_bytes,
+        )
     }
 
     /// Moves mail delivered by LMTP (sealed to the user's public key) into INBOX: the record is
     /// re-sealed under the user's key, an Append joins INBOX's log, then the delivery row goes.
     /// Each step is idempotent, so an interrupted import is finished by the next one.
-    pub async fn import_deliveries(&self, inbox: &MailboxEntry, after: Option<&str>) -> Result<usize, MailError> {
+    pub async fn import_deliveries(
+        &self,
+        inbox: &MailboxEntry,
+        after: Option<&str>,
+    ) -> Result<usize, MailError> {
         let pk = layout::deliveries_partition(&self.user);
         let query = RowQuery {
             pk: pk.clone(),
@@ -511,12 +618,19 @@ impl UserStore {
     }
 
     /// Reads and decrypts chunk `index` of a body.
-    pub async fn body_chunk(&self, message: &[u8; 16], body: &BodyRef, index: u32) -> Result<Vec<u8>, MailError> {
+    pub async fn body_chunk(
+        &self,
+        message: &[u8; 16],
+        body: &BodyRef,
+        index: u32,
+    ) -> Result<Vec<u8>, MailError> {
         let _ = message;
         let key = layout::body_chunk_key(&self.user, &body.id, index);
         let mut buf = self.store.blob_get(&key, None).await?.to_vec();
         let last = index + 1 == body.chunks();
-        SecretKey::from_bytes(body.key).body_stream(&body.prefix).open_chunk(index, last, &mut buf)?;
+        SecretKey::from_bytes(body.key)
+            .body_stream(&body.prefix)
+            .open_chunk(index, last, &mut buf)?;
         Ok(buf)
     }
 
@@ -525,11 +639,13 @@ impl UserStore {
         let (pk, sk) = layout::watch_row(&self.user, &mailbox.id);
         let stamp: [u8; 8] = self.env.random();
         let token = self.store.row_read(&pk, &sk).await?.map(|r| r.ct);
-        self.store.row_insert(&pk, &sk, token.as_ref(), Bytes::copy_from_slice(&stamp)).await?;
+        self.store
+            .row_insert(&pk, &sk, token.as_ref(), Bytes::copy_from_slice(&stamp))
+            .await?;
         Ok(())
     }
 
-        /// Inserts rows in one batch (used to write several log operations at once).
+    /// Inserts rows in one batch (used to write several log operations at once).
     pub async fn insert_batch(&self, items: &[RowInsert]) -> Result<(), MailError> {
         Ok(self.store.rows_insert_batch(items).await?)
     }

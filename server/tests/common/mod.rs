@@ -24,9 +24,17 @@ pub struct Started {
 }
 
 /// Starts fakes3 and the server with users alice/alice-pw and alice-password-less variants.
-pub async fn start_with(limits: Limits, clock: Option<Arc<dyn Clock>>, users: &[(&str, &str)]) -> Started {
-    let fake = fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
-    let (s3, k2v) = fake.serve_loopback("127.0.0.1:0", "127.0.0.1:0").await.expect("bind loopback");
+pub async fn start_with(
+    limits: Limits,
+    clock: Option<Arc<dyn Clock>>,
+    users: &[(&str, &str)],
+) -> Started {
+    let fake =
+        fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
+    let (s3, k2v) = fake
+        .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
+        .await
+        .expect("bind loopback");
     let d = fakes3::Config::default();
     let config = ServerConfig {
         storage: StorageConfig {
@@ -39,9 +47,19 @@ pub async fn start_with(limits: Limits, clock: Option<Arc<dyn Clock>>, users: &[
             max_in_flight: 8,
             max_idle_connections: 4,
         },
-        users: users.iter().map(|(n, p)| UserConfig { name: n.to_string(), password: p.to_string() }).collect(),
+        users: users
+            .iter()
+            .map(|(n, p)| UserConfig {
+                name: n.to_string(),
+                password: p.to_string(),
+            })
+            .collect(),
         limits,
-        kdf: KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 },
+        kdf: KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        },
         hostname: "test".into(),
     };
     let mut env = Env::production();
@@ -50,9 +68,16 @@ pub async fn start_with(limits: Limits, clock: Option<Arc<dyn Clock>>, users: &[
         env.clock = clock;
     }
     let server = Server::new(config, env);
-    let imap = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let lmtp = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-    let (imap_addr, lmtp_addr) = (imap.local_addr().expect("bound"), lmtp.local_addr().expect("bound"));
+    let imap = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let lmtp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let (imap_addr, lmtp_addr) = (
+        imap.local_addr().expect("bound"),
+        lmtp.local_addr().expect("bound"),
+    );
     let imap_server = server.clone();
     tokio::spawn(async move {
         while let Ok((io, peer)) = imap.accept().await {
@@ -66,7 +91,11 @@ pub async fn start_with(limits: Limits, clock: Option<Arc<dyn Clock>>, users: &[
             tokio::spawn(async move { server.serve_lmtp(io, peer).await });
         }
     });
-    Started { imap: imap_addr, lmtp: lmtp_addr, fake }
+    Started {
+        imap: imap_addr,
+        lmtp: lmtp_addr,
+        fake,
+    }
 }
 
 /// Starts with the default user alice / alice-pw.
@@ -83,8 +112,14 @@ pub struct Client {
 impl Client {
     /// Connects and reads the greeting.
     pub async fn connect(addr: SocketAddr) -> Client {
-        let (r, w) = TcpStream::connect(addr).await.expect("connect").into_split();
-        let mut c = Client { reader: BufReader::new(r), writer: w };
+        let (r, w) = TcpStream::connect(addr)
+            .await
+            .expect("connect")
+            .into_split();
+        let mut c = Client {
+            reader: BufReader::new(r),
+            writer: w,
+        };
         let greeting = c.line().await;
         assert!(greeting.starts_with("* OK"), "greeting: {greeting}");
         c
@@ -126,7 +161,12 @@ impl Client {
     pub async fn line_with_literal(&mut self) -> (String, Vec<u8>) {
         let line = self.line().await;
         let mut literal = Vec::new();
-        if let Some(n) = line.trim_end().strip_suffix('}').and_then(|l| l.rsplit_once('{')).and_then(|(_, n)| n.trim_end_matches('+').parse::<usize>().ok()) {
+        if let Some(n) = line
+            .trim_end()
+            .strip_suffix('}')
+            .and_then(|l| l.rsplit_once('{'))
+            .and_then(|(_, n)| n.trim_end_matches('+').parse::<usize>().ok())
+        {
             literal = vec![0u8; n];
             self.reader.read_exact(&mut literal).await.expect("literal");
         }
