@@ -368,3 +368,14 @@ async fn concurrent_first_logins_of_one_user_agree_on_their_keys() {
     let select = c.run("d", "SELECT INBOX").await;
     assert!(select.contains(&"* 4 EXISTS\r\n".to_string()), "{select:?}");
 }
+
+#[tokio::test]
+async fn idle_is_allowed_in_the_authenticated_state() {
+    let addr = start(Limits::default()).await;
+    let mut c = Client::connect(addr).await;
+    assert!(tagged(&c.run("j1", "LOGIN alice alice-pw").await).starts_with("j1 OK"));
+    c.send(b"j2 IDLE\r\n").await;
+    assert!(c.line().await.starts_with('+'));
+    c.send(b"DONE\r\n").await;
+    assert!(tagged(&c.until("j2").await).starts_with("j2 OK"));
+}

@@ -90,14 +90,6 @@ const SEARCH_HEADER_UNDECODED: Exception = Exception {
              (=?UTF-8?B?...?=) are not decoded before matching, where Dovecot (and RFC 3501's intent) \
              matches the decoded text. To fix in server/src/imap/search.rs.",
 };
-const SENT_DATE: Exception = Exception {
-    name: "search-sent-date-lenient",
-    kind: Kind::Gap,
-    reason: "SEARCH SENTBEFORE/SENTON/SENTSINCE: our server drops a message whose Date header is missing, \
-             unparsable or has a day of week that does not match the date (chrono's strict RFC 2822 \
-             parser), where Dovecot ignores the day of week and takes a missing or invalid Date as \
-             1 Jan 1970 (so SENTBEFORE matches it). To fix in server/src/imap/search.rs (sent_date).",
-};
 const EMPTY_PART_MIME: Exception = Exception {
     name: "empty-body-header-blank-line",
     kind: Kind::Gap,
@@ -120,7 +112,6 @@ const EXCEPTIONS: &[&Exception] = &[
     &SEARCH_BODY_RAW,
     &SEARCH_BODY_HEADER,
     &SEARCH_HEADER_UNDECODED,
-    &SENT_DATE,
     &EMPTY_PART_MIME,
     &RECENT,
 ];
@@ -1261,8 +1252,6 @@ struct Traits {
     raw_differs: bool,
     /// The top-level header, lower-cased.
     header_lower: Vec<u8>,
-    /// The Date header is present, well-formed and its day of week right.
-    date_clean: bool,
 }
 
 fn contains_lower(haystack_lower: &[u8], needle: &[u8]) -> bool {
@@ -1290,85 +1279,8 @@ fn traits(email: &Email) -> Traits {
             || has(b"multipart/")
             || has(b"message/")
             || !email.bytes.is_ascii(),
-        date_clean: date_is_clean(&email.bytes[..header_end]),
         header_lower,
     }
-}
-
-/// Whether the first Date field of `header` reads `[Day,] DD Mon YYYY HH:MM[:SS] ZONE` with the
-/// right day of week and a numeric or RFC 5322 obsolete zone (comments removed).
-fn date_is_clean(header: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(header);
-    let mut value: Option<String> = None;
-    for line in text.split("\r\n") {
-        match value.as_mut() {
-            Some(v) if line.starts_with([' ', '\t']) => v.push_str(line),
-            Some(_) => break,
-            None if line
-                .get(..5)
-                .is_some_and(|n| n.eq_ignore_ascii_case("date:")) =>
-            {
-                value = Some(line[5..].to_string())
-            }
-            None => {}
-        }
-    }
-    let Some(value) = value else { return false };
-    let mut plain = String::new();
-    let mut depth = 0;
-    for c in value.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' if depth > 0 => depth -= 1,
-            c if depth == 0 => plain.push(if c == ',' { ' ' } else { c }),
-            _ => {}
-        }
-    }
-    let mut t: Vec<&str> = plain.split_whitespace().collect();
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let weekday = match t.first() {
-        Some(d) if d.chars().all(|c| c.is_ascii_alphabetic()) => {
-            let w = DAYS.iter().position(|x| x.eq_ignore_ascii_case(d));
-            t.remove(0);
-            match w {
-                Some(w) => Some(w),
-                None => return false,
-            }
-        }
-        _ => None,
-    };
-    let [day, month, year, time, zone] = t[..] else {
-        return false;
-    };
-    let (Ok(day), Some(month), Ok(year)) = (
-        day.parse::<u32>(),
-        MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month)),
-        year.parse::<i64>(),
-    ) else {
-        return false;
-    };
-    let time_ok = time.split(':').count() >= 2
-        && time
-            .split(':')
-            .all(|p| p.len() == 2 && p.parse::<u8>().is_ok());
-    let zone_ok =
-        (zone.len() == 5 && zone.starts_with(['+', '-']) && zone[1..].parse::<u16>().is_ok())
-            || [
-                "UT", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT",
-            ]
-            .iter()
-            .any(|z| z.eq_ignore_ascii_case(zone));
-    if !(1..=31).contains(&day) || year < 1900 || !time_ok || !zone_ok {
-        return false;
-    }
-    // Sakamoto's day of week (0 = Sunday).
-    let offsets = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4];
-    let y = if month < 2 { year - 1 } else { year };
-    let dow = (y + y / 4 - y / 100 + y / 400 + offsets[month] + day as i64).rem_euclid(7) as usize;
-    weekday.is_none_or(|w| w == dow)
 }
 
 /// Judges one FETCH item.
@@ -1410,7 +1322,6 @@ fn judge_search(key: &SearchKey, ours: bool, theirs: bool, t: &Traits) -> Verdic
         KeyClass::Header if theirs && !ours && contains_lower(&t.header_lower, b"=?") => {
             return Verdict::Excepted(&SEARCH_HEADER_UNDECODED)
         }
-        KeyClass::Sent if !t.date_clean => return Verdict::Excepted(&SENT_DATE),
         _ => {}
     }
     if t.crcrlf {

@@ -31,7 +31,6 @@ fn small_config() -> WorkloadConfig {
 }
 
 #[test]
-#[ignore = "finds a bug: a drawn session whose simulation never completes (open; run with -- --ignored to get the shrunk session)"]
 fn drawn_sessions_get_every_expected_status() {
     let _serial = tests::serial();
     let config = small_config();

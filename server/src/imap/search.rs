@@ -114,6 +114,11 @@ fn sent_date(header: &[u8]) -> Option<NaiveDate> {
         .map(|d| d.date_naive())
 }
 
+/// The sent date; a missing or unreadable Date counts as 1 January 1970, as Dovecot takes it.
+fn sent_or_epoch(header: &[u8]) -> NaiveDate {
+    sent_date(header).unwrap_or(NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date"))
+}
+
 fn keyword_bit(keywords: &[String], name: &str) -> u32 {
     match crate::mail::index::system_flag(name) {
         Some(bit) => bit,
@@ -176,9 +181,9 @@ fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
         SearchKey::Before(d) => internal.is_some_and(|i| i < *d.as_ref()),
         SearchKey::On(d) => internal.is_some_and(|i| i == *d.as_ref()),
         SearchKey::Since(d) => internal.is_some_and(|i| i >= *d.as_ref()),
-        SearchKey::SentBefore(d) => sent_date(s.header).is_some_and(|i| i < *d.as_ref()),
-        SearchKey::SentOn(d) => sent_date(s.header).is_some_and(|i| i == *d.as_ref()),
-        SearchKey::SentSince(d) => sent_date(s.header).is_some_and(|i| i >= *d.as_ref()),
+        SearchKey::SentBefore(d) => sent_or_epoch(s.header) < *d.as_ref(),
+        SearchKey::SentOn(d) => sent_or_epoch(s.header) == *d.as_ref(),
+        SearchKey::SentSince(d) => sent_or_epoch(s.header) >= *d.as_ref(),
         SearchKey::From(v) => header_has(b"From", v.as_ref()),
         SearchKey::To(v) => header_has(b"To", v.as_ref()),
         SearchKey::Cc(v) => header_has(b"Cc", v.as_ref()),

@@ -411,6 +411,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 )
                 .await?;
             }
+            CommandBody::Idle => {
+                // RFC 2177 allows IDLE in the authenticated state: nothing is selected, so nothing
+                // can change; wait for DONE.
+                self.out.line(b"+ idling\r\n");
+                self.out.flush().await?;
+                match self.input.idle_line().await? {
+                    Some(line) if line.eq_ignore_ascii_case(b"DONE") => {
+                        self.tagged(&tag, "OK", "IDLE terminated")
+                    }
+                    Some(_) => self.tagged(&tag, "BAD", "expected DONE"),
+                    None => return Ok(Next::Close),
+                }
+            }
             CommandBody::Unselect
             | CommandBody::Close
             | CommandBody::Fetch { .. }
@@ -419,8 +432,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             | CommandBody::Move { .. }
             | CommandBody::Expunge
             | CommandBody::ExpungeUid { .. }
-            | CommandBody::Search { .. }
-            | CommandBody::Idle => self.tagged(&tag, "BAD", "no mailbox selected"),
+            | CommandBody::Search { .. } => self.tagged(&tag, "BAD", "no mailbox selected"),
             _ => self.tagged(&tag, "BAD", "command not supported"),
         }
         Ok(Next::Continue)
