@@ -232,6 +232,32 @@ fn print_figures(r: &Report, budget_ok: bool) {
     for (label, value) in rows {
         println!("{label:<26} {value}");
     }
+    // Per-command figures (trace_replay): NAME_count, NAME_p50_us, NAME_p99_us.
+    let commands: Vec<&str> = r
+        .figures
+        .keys()
+        .filter_map(|k| k.strip_suffix("_count"))
+        .collect();
+    if !commands.is_empty() {
+        println!(
+            "\n{:<12} {:>7} {:>12} {:>12}",
+            "command", "count", "p50 us", "p99 us"
+        );
+        for name in commands {
+            let get = |suffix: &str| {
+                r.figures
+                    .get(&format!("{name}{suffix}"))
+                    .copied()
+                    .unwrap_or(0)
+            };
+            println!(
+                "{name:<12} {:>7} {:>12} {:>12}",
+                get("_count"),
+                get("_p50_us"),
+                get("_p99_us")
+            );
+        }
+    }
 }
 
 fn serve(
