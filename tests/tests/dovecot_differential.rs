@@ -15,16 +15,12 @@ mod instance;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::{Env, SeededEntropy};
-use server::storage::StorageConfig;
-use server::Server;
+use server::config::Limits;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -421,54 +417,14 @@ const OUR_USER: &str = "alice";
 const OUR_PASSWORD: &str = "alice-pw";
 
 async fn start_ours() -> SocketAddr {
-    let fake =
-        fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
-    let (s3, k2v) = fake
-        .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let defaults = fakes3::Config::default();
-    let config = ServerConfig {
-        storage: StorageConfig {
-            s3_endpoint: s3.to_string(),
-            k2v_endpoint: k2v.to_string(),
-            region: defaults.region.clone(),
-            bucket: defaults.bucket.clone(),
-            key_id: defaults.key_id.clone(),
-            secret: defaults.secret.clone(),
-            max_in_flight: 8,
-            max_idle_connections: 4,
-        },
-        users: vec![UserConfig {
-            name: OUR_USER.into(),
-            password: OUR_PASSWORD.into(),
-        }],
-        // Small chunks, so that sections spanning chunk borders are exercised.
-        limits: Limits {
-            chunk_bytes: 1024,
-            ..Limits::default()
-        },
-        kdf: KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        hostname: "test".into(),
+    // Small chunks, so that sections spanning chunk borders are exercised.
+    let limits = Limits {
+        chunk_bytes: 1024,
+        ..Limits::default()
     };
-    let mut env = Env::production();
-    env.entropy = Arc::new(SeededEntropy::new(1));
-    let server = Server::new(config, env);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    tests::loopback::start(OUR_USER, OUR_PASSWORD, limits, "test")
         .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(async move {
-        while let Ok((io, peer)) = listener.accept().await {
-            let server = server.clone();
-            tokio::spawn(async move { server.serve_imap(io, peer).await });
-        }
-    });
-    addr
+        .imap
 }
 
 // ---------------------------------------------------------------------------------------------

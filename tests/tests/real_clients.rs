@@ -10,10 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::Env;
-use server::storage::StorageConfig;
-use server::Server;
+use server::config::Limits;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -26,74 +23,14 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 /// Longest one IMAP exchange of the test's own checking client may take.
 const IMAP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The addresses of a server (and its fakes3) running on loopback.
-struct Loopback {
-    imap: SocketAddr,
-    lmtp: SocketAddr,
-}
-
 /// Starts fakes3 and one server with user alice on loopback, on ports the OS picks.
-async fn start_loopback() -> Loopback {
-    let fake =
-        fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
-    let (s3, k2v) = fake
-        .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
-        .await
-        .expect("bind fakes3 on loopback");
-    let defaults = fakes3::Config::default();
-    let config = ServerConfig {
-        storage: StorageConfig {
-            s3_endpoint: s3.to_string(),
-            k2v_endpoint: k2v.to_string(),
-            region: defaults.region,
-            bucket: defaults.bucket,
-            key_id: defaults.key_id,
-            secret: defaults.secret,
-            max_in_flight: 8,
-            max_idle_connections: 4,
-        },
-        users: vec![UserConfig {
-            name: USER.into(),
-            password: PASSWORD.into(),
-        }],
-        // A short penalty for the wrong-password check; everything else as in production.
-        limits: Limits {
-            auth_failure_delay_ms: 50,
-            ..Limits::default()
-        },
-        // Cheap key derivation: the clients log in many times.
-        kdf: KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        hostname: "real-clients".into(),
+async fn start_loopback() -> tests::loopback::Loopback {
+    // A short penalty for the wrong-password check; everything else as in production.
+    let limits = Limits {
+        auth_failure_delay_ms: 50,
+        ..Limits::default()
     };
-    let server = Server::new(config, Env::production());
-    let imap = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind IMAP on loopback");
-    let lmtp = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind LMTP on loopback");
-    let addrs = Loopback {
-        imap: imap.local_addr().expect("IMAP listener has an address"),
-        lmtp: lmtp.local_addr().expect("LMTP listener has an address"),
-    };
-    let imap_server = server.clone();
-    tokio::spawn(async move {
-        while let Ok((io, peer)) = imap.accept().await {
-            let server = imap_server.clone();
-            tokio::spawn(async move { server.serve_imap(io, peer).await });
-        }
-    });
-    tokio::spawn(async move {
-        while let Ok((io, peer)) = lmtp.accept().await {
-            let server = server.clone();
-            tokio::spawn(async move { server.serve_lmtp(io, peer).await });
-        }
-    });
-    addrs
+    tests::loopback::start(USER, PASSWORD, limits, "real-clients").await
 }
 
 /// Whether `program` runs here. When it does not: a failure under CI, a loud skip elsewhere.
