@@ -121,6 +121,8 @@ pub enum Op {
     ReadItem,
     /// K2V `GET /bucket/pk?sort_key=&causality_token=`.
     PollItem,
+    /// K2V `POST /bucket/pk?poll_range` (or `SEARCH`).
+    PollRange,
     /// K2V `PUT /bucket/pk?sort_key=`.
     InsertItem,
     /// K2V `DELETE /bucket/pk?sort_key=`.
@@ -137,7 +139,7 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in declaration order.
-    pub const ALL: [Op; 14] = [
+    pub const ALL: [Op; 15] = [
         Op::PutObject,
         Op::GetObject,
         Op::HeadObject,
@@ -146,6 +148,7 @@ impl Op {
         Op::ListObjects,
         Op::ReadItem,
         Op::PollItem,
+        Op::PollRange,
         Op::InsertItem,
         Op::DeleteItem,
         Op::ReadIndex,

@@ -81,6 +81,8 @@ pub enum K2vRequest {
         context: CausalContext,
         timeout_s: u64,
     },
+    /// PollRange: wait until an item of the range was written after the seen marker (JSON body).
+    PollRange { pk: String },
     /// InsertItem.
     InsertItem {
         pk: String,
@@ -109,6 +111,7 @@ impl K2vRequest {
         match self {
             K2vRequest::ReadItem { .. } => Op::ReadItem,
             K2vRequest::PollItem { .. } => Op::PollItem,
+            K2vRequest::PollRange { .. } => Op::PollRange,
             K2vRequest::InsertItem { .. } => Op::InsertItem,
             K2vRequest::DeleteItem { .. } => Op::DeleteItem,
             K2vRequest::ReadIndex(_) => Op::ReadIndex,
@@ -181,7 +184,12 @@ pub fn route(
     };
     let is_search = method.as_str() == "SEARCH";
     if query.has("poll_range") && (is_search || *method == Method::POST) {
-        return Err(ApiError::NotImplemented("PollRange".to_string()));
+        if pk.is_empty() {
+            return Err(ApiError::InvalidRequest(
+                "PollRange needs a partition key".to_string(),
+            ));
+        }
+        return Ok(K2vRequest::PollRange { pk });
     }
     match (method, pk.is_empty()) {
         (&Method::GET, false) => {
@@ -240,8 +248,8 @@ pub fn handle(state: &mut State, request: K2vRequest, body: Bytes) -> Result<Res
             let item = state.item(&pk, &sk).ok_or(ApiError::NoSuchKey)?;
             item_response(item, format)
         }
-        K2vRequest::PollItem { .. } => Err(ApiError::InternalError(
-            "PollItem is handled asynchronously".to_string(),
+        K2vRequest::PollItem { .. } | K2vRequest::PollRange { .. } => Err(ApiError::InternalError(
+            "PollItem and PollRange are handled asynchronously".to_string(),
         )),
         K2vRequest::InsertItem { pk, sk, context } => {
             state.k2v_write(&pk, &sk, context.as_ref(), Some(body));
@@ -732,6 +740,125 @@ pub async fn poll_item(
         let ready = poll_ready(&shared.lock(), pk, sk, context, format);
         if let Some(resp) = ready {
             return resp;
+        }
+        tokio::select! {
+            biased;
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline) => return Ok(empty(StatusCode::NOT_MODIFIED)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PollRangeQuery {
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    start: Option<String>,
+    #[serde(default)]
+    end: Option<String>,
+    #[serde(default)]
+    timeout: Option<u64>,
+    #[serde(default, rename = "seenMarker")]
+    seen_marker: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PollRangeResponse {
+    items: Vec<ReadBatchItem>,
+    #[serde(rename = "seenMarker")]
+    seen_marker: String,
+}
+
+/// A seen marker is the store-wide write number it was issued at; opaque to clients, as Garage's is.
+fn parse_seen_marker(marker: &str) -> Result<u64, ApiError> {
+    marker
+        .strip_prefix("w")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ApiError::InvalidRequest("Invalid seenMarker".to_string()))
+}
+
+/// The PollRange answer if the range has items written after `seen` (every item when there is no
+/// marker), with the marker to poll with next.
+fn poll_range_ready(
+    state: &State,
+    pk: &str,
+    params: &RangeParams,
+    seen: Option<u64>,
+) -> Result<Option<Resp>, ApiError> {
+    let items = match state.partitions.get(pk) {
+        None => Vec::new(),
+        Some(partition) => read_range(&partition.items, params, |_| true)?
+            .0
+            .into_iter()
+            .filter(|(sk, _)| {
+                seen.is_none_or(|seen| partition.written_at.get(*sk).is_some_and(|n| *n > seen))
+            })
+            .map(|(sk, item)| ReadBatchItem::new(sk, item))
+            .collect(),
+    };
+    if seen.is_some() && items.is_empty() {
+        return Ok(None);
+    }
+    let body = PollRangeResponse {
+        items,
+        seen_marker: format!("w{}", state.k2v_writes),
+    };
+    Ok(Some(with_body("application/json", to_json(&body)?)))
+}
+
+/// Removes a PollRange wake-up when its poller stops waiting.
+struct PartitionWatchGuard<'a> {
+    shared: &'a Shared,
+    pk: &'a str,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Drop for PartitionWatchGuard<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .lock()
+            .release_partition_watcher(self.pk, &self.notify);
+    }
+}
+
+/// PollRange: answers at once without a seen marker (every item of the range); with one, as soon as an
+/// item of the range is written after it, or 304 after the timeout (seconds of tokio time, 1 to 600).
+pub async fn poll_range(shared: &Shared, pk: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    let query: PollRangeQuery = from_json(body)?;
+    let seen = query
+        .seen_marker
+        .as_deref()
+        .map(parse_seen_marker)
+        .transpose()?;
+    let params = RangeParams {
+        prefix: query.prefix,
+        start: query.start,
+        end: query.end,
+        limit: None,
+        reverse: false,
+    };
+    let timeout_s = query
+        .timeout
+        .unwrap_or(POLL_TIMEOUT_DEFAULT_S)
+        .clamp(1, POLL_TIMEOUT_MAX_S);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s);
+    loop {
+        let notify = {
+            let mut state = shared.lock();
+            if let Some(resp) = poll_range_ready(&state, pk, &params, seen)? {
+                return Ok(resp);
+            }
+            state.partition_watcher(pk)
+        };
+        let guard = PartitionWatchGuard { shared, pk, notify };
+        let notified = guard.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        // A write between the check above and `enable` would otherwise be missed.
+        let ready = poll_range_ready(&shared.lock(), pk, &params, seen)?;
+        if let Some(resp) = ready {
+            return Ok(resp);
         }
         tokio::select! {
             biased;

@@ -101,6 +101,8 @@ impl FakeS3 {
             objects: BTreeMap::new(),
             partitions: BTreeMap::new(),
             watchers: BTreeMap::new(),
+            partition_watchers: BTreeMap::new(),
+            k2v_writes: 0,
             faults: config.faults,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             counters: Counters::default(),
@@ -306,6 +308,7 @@ impl FakeS3 {
                 context,
                 timeout_s,
             }) => k2v::poll_item(shared, &pk, &sk, format, &context, timeout_s).await,
+            Route::K2v(K2vRequest::PollRange { pk }) => k2v::poll_range(shared, &pk, &body).await,
             Route::K2v(request) => {
                 let mut state = shared.lock();
                 k2v::handle(&mut state, request, body)

@@ -33,6 +33,8 @@ pub struct Partition {
     pub items: BTreeMap<String, Item>,
     /// Sum of the items' counters, for ReadIndex.
     pub counts: Counts,
+    /// The store-wide write number of each item's last write, for PollRange's seen markers.
+    pub written_at: BTreeMap<String, u64>,
 }
 
 /// Request and fault counters.
@@ -81,6 +83,10 @@ pub struct State {
     pub partitions: BTreeMap<String, Partition>,
     /// Long-poll wake-ups by partition key then sort key; present only while someone polls.
     pub watchers: BTreeMap<String, BTreeMap<String, Arc<Notify>>>,
+    /// PollRange wake-ups by partition key; present only while someone polls the partition.
+    pub partition_watchers: BTreeMap<String, Arc<Notify>>,
+    /// K2V writes so far: each write's number orders it for PollRange.
+    pub k2v_writes: u64,
     /// Current faults.
     pub faults: Faults,
     /// The one RNG of the store.
@@ -123,8 +129,41 @@ impl State {
         let after = item.counts();
         partition.counts.sub(before);
         partition.counts.add(after);
+        self.k2v_writes += 1;
+        match partition.written_at.get_mut(sk) {
+            Some(n) => *n = self.k2v_writes,
+            None => {
+                partition.written_at.insert(sk.to_string(), self.k2v_writes);
+            }
+        }
         if let Some(notify) = self.watchers.get(pk).and_then(|m| m.get(sk)) {
             notify.notify_waiters();
+        }
+        if let Some(notify) = self.partition_watchers.get(pk) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// The PollRange wake-up of partition `pk`, created if nobody polls it yet.
+    pub fn partition_watcher(&mut self, pk: &str) -> Arc<Notify> {
+        Arc::clone(
+            self.partition_watchers
+                .entry(pk.to_string())
+                .or_insert_with(|| Arc::new(Notify::new())),
+        )
+    }
+
+    /// Drops the PollRange wake-up of `pk` if `held` is its last user besides the map.
+    pub fn release_partition_watcher(&mut self, pk: &str, held: &Arc<Notify>) {
+        if Arc::strong_count(held) > 2 {
+            return;
+        }
+        if self
+            .partition_watchers
+            .get(pk)
+            .is_some_and(|n| Arc::ptr_eq(n, held))
+        {
+            self.partition_watchers.remove(pk);
         }
     }
 

@@ -568,6 +568,113 @@ async fn poll_item_returns_304_after_the_timeout() {
     assert_eq!(fake.stats().requests[&Op::PollItem], 3);
 }
 
+/// PollRange: (status, body as JSON or Null for 304).
+async fn poll_range(c: &mut Client, pk: &str, body: Value) -> (StatusCode, Value) {
+    let r = c
+        .call(
+            "POST",
+            &format!("/imapsim/{pk}?poll_range"),
+            &[],
+            body.to_string(),
+        )
+        .await;
+    let json = if r.status == StatusCode::OK {
+        r.json()
+    } else {
+        Value::Null
+    };
+    (r.status, json)
+}
+
+#[tokio::test(start_paused = true)]
+async fn poll_range_without_marker_returns_the_range_at_once() {
+    let (_fake, mut c) = k2v().await;
+    for sk in ["a:1", "a:2", "b:1"] {
+        insert(&mut c, "w", sk, None, "x").await;
+    }
+    insert(&mut c, "other", "a:9", None, "x").await;
+    let (status, answer) = poll_range(&mut c, "w", json!({ "prefix": "a:" })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sks(&answer), ["a:1", "a:2"]);
+    assert_eq!(answer["items"][0]["v"], json!([b64("x")]));
+    assert!(answer["seenMarker"].is_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn poll_range_with_marker_waits_for_a_write_in_the_range() {
+    let fake = fake();
+    let mut writer = Client::connect(&fake, Api::K2v).await;
+    let mut poller = Client::connect(&fake, Api::K2v).await;
+    insert(&mut writer, "w", "a", None, "1").await;
+    let (_, first) = poll_range(&mut poller, "w", json!({})).await;
+    let marker = first["seenMarker"].clone();
+    let started = tokio::time::Instant::now();
+    let poll = tokio::spawn(async move {
+        let answer = poll_range(
+            &mut poller,
+            "w",
+            json!({ "seenMarker": marker, "start": "b" }),
+        )
+        .await;
+        (answer, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Outside the range, or in another partition: nothing to answer yet.
+    insert(&mut writer, "w", "a", None, "2").await;
+    insert(&mut writer, "x", "b", None, "2").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    insert(&mut writer, "w", "c", None, "3").await;
+    let ((status, answer), waited) = poll.await.expect("poll task finishes");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sks(&answer), ["c"]);
+    assert_eq!(waited, Duration::from_secs(7));
+    assert_ne!(answer["seenMarker"], first["seenMarker"]);
+    // The new marker covers that write: the next poll times out.
+    let mut c = Client::connect(&fake, Api::K2v).await;
+    let marker = answer["seenMarker"].clone();
+    let (status, _) = poll_range(
+        &mut c,
+        "w",
+        json!({ "seenMarker": marker, "start": "b", "timeout": 2 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert_eq!(fake.stats().requests[&Op::PollRange], 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn poll_range_returns_writes_made_before_the_poll_and_refuses_bad_markers() {
+    let (_fake, mut c) = k2v().await;
+    insert(&mut c, "w", "a", None, "1").await;
+    let (_, first) = poll_range(&mut c, "w", json!({})).await;
+    insert(&mut c, "w", "b", None, "2").await;
+    let (token, _) = read(&mut c, "w", "a").await;
+    let r = c
+        .call(
+            "DELETE",
+            "/imapsim/w?sort_key=a",
+            &[("x-garage-causality-token", token.as_str())],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let (status, answer) =
+        poll_range(&mut c, "w", json!({ "seenMarker": first["seenMarker"] })).await;
+    assert_eq!(status, StatusCode::OK);
+    // Deletions are changes too: the tombstone comes back with a null value.
+    assert_eq!(sks(&answer), ["a", "b"]);
+    assert_eq!(answer["items"][0]["v"], json!([null]));
+    let r = c
+        .call(
+            "POST",
+            "/imapsim/w?poll_range",
+            &[],
+            json!({ "seenMarker": "garbage" }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn k2v_errors_for_unknown_requests_are_json() {
     let (_fake, mut c) = k2v().await;
@@ -576,7 +683,8 @@ async fn k2v_errors_for_unknown_requests_are_json() {
         ("GET", "/imapsim/p", 400, "InvalidRequest"),
         ("PATCH", "/imapsim/p?sort_key=s", 405, "MethodNotAllowed"),
         ("PUT", "/imapsim", 405, "MethodNotAllowed"),
-        ("POST", "/imapsim/p?poll_range", 501, "NotImplemented"),
+        ("POST", "/imapsim/p?poll_range", 400, "InvalidRequest"),
+        ("POST", "/imapsim?poll_range", 400, "InvalidRequest"),
         ("GET", "/imapsim?limit=x", 400, "InvalidArgument"),
     ] {
         let r = c.call(method, path, &[], "").await;

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::transport::{component, error_from_response, expect_success, Api, Req, Resp};
 use super::{
-    CausalityToken, PartitionPage, Row, RowInsert, RowItem, RowPage, RowQuery, StorageError,
+    CausalityToken, PartitionPage, RangeChanges, RangePoll, Row, RowInsert, RowItem, RowPage,
+    RowQuery, StorageError,
 };
 
 /// The header carrying causality tokens.
@@ -147,6 +148,69 @@ pub(crate) fn parse_poll_item(resp: Resp) -> Result<Option<Row>, StorageError> {
         return Ok(None);
     }
     parse_read_item(resp)
+}
+
+/// PollRange's body: the range and the marker of what was already seen.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PollRangeJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prefix: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<&'a str>,
+    timeout: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seen_marker: Option<&'a str>,
+}
+
+/// PollRange: `POST /bucket/pk?poll_range` with the range, the timeout and the seen marker.
+pub(crate) fn poll_range(
+    bucket: &str,
+    range: &RangePoll,
+    seen: Option<&str>,
+    timeout_s: u32,
+) -> Result<Req, StorageError> {
+    let json = PollRangeJson {
+        prefix: range.prefix.as_deref(),
+        start: range.start.as_deref(),
+        end: range.end.as_deref(),
+        timeout: timeout_s,
+        seen_marker: seen,
+    };
+    let capacity = 96 + seen.map_or(0, str::len) + range.prefix.as_ref().map_or(0, String::len);
+    let body = json_body("PollRange", &json, capacity)?;
+    let target = format!("/{}/{}?poll_range", component(bucket), component(&range.pk));
+    Ok(json_post(target, body))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PollRangeAnswerJson {
+    items: Vec<ItemJson>,
+    seen_marker: String,
+}
+
+/// A PollRange answer: 304 means nothing new before the timeout.
+pub(crate) fn parse_poll_range(resp: Resp) -> Result<Option<RangeChanges>, StorageError> {
+    if resp.status == StatusCode::NOT_MODIFIED {
+        return Ok(None);
+    }
+    let resp = expect_success(Api::K2v, resp)?;
+    let answer: PollRangeAnswerJson = parse_json("PollRange", &resp.body)?;
+    Ok(Some(RangeChanges {
+        items: answer
+            .items
+            .into_iter()
+            .map(|item| RowItem {
+                sk: item.sk,
+                ct: CausalityToken(item.ct),
+                values: item.v.into_iter().map(|v| v.map(|b| b.0)).collect(),
+            })
+            .collect(),
+        seen_marker: answer.seen_marker,
+    }))
 }
 
 /// One search of ReadBatch, as JSON.

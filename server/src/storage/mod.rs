@@ -144,6 +144,28 @@ pub struct RowPage {
     pub next_start: Option<String>,
 }
 
+/// The range a PollRange watches, within one partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangePoll {
+    /// Partition key.
+    pub pk: String,
+    /// Only sort keys starting with this.
+    pub prefix: Option<String>,
+    /// First sort key (included).
+    pub start: Option<String>,
+    /// Last sort key (excluded).
+    pub end: Option<String>,
+}
+
+/// A PollRange answer: the items written since the seen marker, and the marker to poll with next.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RangeChanges {
+    /// Items changed since the marker (every item of the range when polled without one).
+    pub items: Vec<RowItem>,
+    /// Opaque marker covering these changes.
+    pub seen_marker: String,
+}
+
 /// One write of an InsertBatch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowInsert {
@@ -314,6 +336,24 @@ impl Store {
             .exchange(Api::K2v, req, Pooling::Dedicated, deadline)
             .await?;
         k2v::parse_poll_item(resp)
+    }
+
+    /// PollRange: without `seen`, every item of the range at once; with it, waits up to `timeout_s`
+    /// seconds (at most 600) for items written after it; `None` if none came (304). Like PollItem it uses
+    /// its own connection and takes neither a pool slot nor an in-flight slot.
+    pub async fn range_poll(
+        &self,
+        range: &RangePoll,
+        seen: Option<&str>,
+        timeout_s: u32,
+    ) -> Result<Option<RangeChanges>, StorageError> {
+        let timeout_s = timeout_s.min(POLL_TIMEOUT_S_MAX);
+        let req = k2v::poll_range(&self.0.bucket, range, seen, timeout_s)?;
+        let deadline = Duration::from_secs(u64::from(timeout_s)) + POLL_GRACE;
+        let resp = self
+            .exchange(Api::K2v, req, Pooling::Dedicated, deadline)
+            .await?;
+        k2v::parse_poll_range(resp)
     }
 
     /// ReadBatch with a single search.

@@ -53,8 +53,14 @@ impl Signer {
         request.headers_mut().insert(header::HOST, host);
 
         let mut settings = SigningSettings::default();
-        // Garage (like S3) signs the path exactly as sent, once encoded and not normalised.
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        // Garage checks S3 signatures over the path exactly as sent (encoded once, not normalised),
+        // but encodes the path a second time for every other API: a K2V key with a `%XX` in its
+        // path (`alice%3Akeys`) is refused as "Invalid signature" unless signed double-encoded.
+        settings.percent_encoding_mode = if endpoint.api() == super::transport::Api::K2v {
+            PercentEncodingMode::Double
+        } else {
+            PercentEncodingMode::Single
+        };
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
         let params = v4::SigningParams::builder()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{CausalityToken, Row, RowInsert, RowQuery, StorageError, Store};
+use super::{CausalityToken, RangePoll, Row, RowInsert, RowQuery, StorageError, Store};
 
 /// Runs every case, one after the other.
 pub async fn run_all(store: &Store) {
@@ -19,6 +19,7 @@ pub async fn run_all(store: &Store) {
     batch_insert_read_delete(store).await;
     partitions_are_listed_with_counts(store).await;
     poll_sees_a_new_value_then_times_out(store).await;
+    range_poll_sees_writes_in_its_range(store).await;
     blob_round_trip(store).await;
     blob_list_pages_with_continuation(store).await;
     missing_keys_are_none_or_no_such_key(store).await;
@@ -542,6 +543,63 @@ pub async fn poll_sees_a_new_value_then_times_out(store: &Store) {
         .await
         .expect("row_poll");
     assert_eq!(quiet, None, "nothing new within the timeout is None (304)");
+}
+
+/// PollRange: without a marker the whole range at once; with one, only writes in the range made after
+/// it, including deletions; `None` when nothing comes in time.
+pub async fn range_poll_sees_writes_in_its_range(store: &Store) {
+    let pk = prefix(store, "range-poll");
+    insert(store, &pk, "a:1", None, "one").await;
+    insert(store, &pk, "b:1", None, "other").await;
+    let range = RangePoll {
+        pk: pk.clone(),
+        prefix: Some("a:".into()),
+        ..RangePoll::default()
+    };
+    let all = store
+        .range_poll(&range, None, 10)
+        .await
+        .expect("range_poll")
+        .expect("without a marker the range comes at once");
+    assert_eq!(keys_of(&all.items), ["a:1"]);
+    assert_eq!(all.items[0].values, vec![Some(b("one"))]);
+
+    let poller = {
+        let (store, range, seen) = (store.clone(), range.clone(), all.seen_marker.clone());
+        tokio::spawn(async move { store.range_poll(&range, Some(&seen), 20).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    insert(store, &pk, "b:2", None, "outside the range").await;
+    insert(store, &pk, "a:2", None, "two").await;
+    let changes = poller
+        .await
+        .expect("poll task does not panic")
+        .expect("range_poll")
+        .expect("a write in the range arrives before the timeout");
+    assert_eq!(keys_of(&changes.items), ["a:2"]);
+
+    let row = read(store, &pk, "a:1").await.expect("a:1 is present");
+    store
+        .row_delete(&pk, "a:1", &row.ct)
+        .await
+        .expect("row_delete");
+    let deleted = store
+        .range_poll(&range, Some(&changes.seen_marker), 20)
+        .await
+        .expect("range_poll")
+        .expect("the deletion is a change");
+    assert_eq!(keys_of(&deleted.items), ["a:1"]);
+    assert!(deleted.items[0].values.iter().all(Option::is_none));
+
+    let quiet = store
+        .range_poll(&range, Some(&deleted.seen_marker), 1)
+        .await
+        .expect("range_poll");
+    assert_eq!(quiet, None, "nothing new within the timeout is None (304)");
+}
+
+fn keys_of(items: &[super::RowItem]) -> Vec<&str> {
+    items.iter().map(|i| i.sk.as_str()).collect()
 }
 
 /// Blobs: put, get whole and by range, head, copy, delete; odd keys and a multi-megabyte body.
