@@ -1,6 +1,6 @@
 //! Login: derive the key-encryption key from the password with argon2id (bounded concurrency, as each
 //! derivation takes ~19 MiB), unwrap the user's secret key. A configured user's key is created and
-//! wrapped at their first login.
+//! wrapped at their first login. A password change wraps the same key again under the new password.
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -126,6 +126,34 @@ async fn kdf_slot(
     Ok((permit, queued))
 }
 
+/// Concurrent values of a key row tried at most (each costs a key derivation). Concurrent values
+/// come from password changes racing each other; they all wrap the same secret key.
+const KEY_VALUES_MAX: usize = 4;
+
+/// Opens the secret key wrapped in one of a key row's values with `password`.
+fn unwrap_any(values: &[Option<Bytes>], password: &[u8]) -> Result<SecretKey, AuthError> {
+    let mut corrupt = None;
+    let mut readable = false;
+    for value in values.iter().flatten().take(KEY_VALUES_MAX) {
+        let wrapped: WrappedKey = match postcard::from_bytes(value) {
+            Ok(wrapped) => wrapped,
+            Err(e) => {
+                corrupt = Some(e.to_string());
+                continue;
+            }
+        };
+        match wrapped.unwrap_key(password) {
+            Ok(key) => return Ok(key),
+            Err(CryptoError::Open) => readable = true,
+            Err(other) => corrupt = Some(other.to_string()),
+        }
+    }
+    match corrupt {
+        Some(e) if !readable => Err(AuthError::Corrupt(e)),
+        _ => Err(AuthError::InvalidCredentials),
+    }
+}
+
 /// Checks `password` for `login` and returns the user's store.
 pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<UserStore, AuthError> {
     let inner = server.inner();
@@ -133,20 +161,7 @@ pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<User
     let (pk, sk) = layout::keys_row(&user);
     let _slot = kdf_slot(server).await?;
     let key = match inner.store.row_read(&pk, sk).await? {
-        Some(row) => {
-            let value = row
-                .values
-                .iter()
-                .flatten()
-                .next()
-                .ok_or(AuthError::InvalidCredentials)?;
-            let wrapped: WrappedKey =
-                postcard::from_bytes(value).map_err(|e| AuthError::Corrupt(e.to_string()))?;
-            wrapped.unwrap_key(password).map_err(|e| match e {
-                CryptoError::Open => AuthError::InvalidCredentials,
-                other => AuthError::Corrupt(other.to_string()),
-            })?
-        }
+        Some(row) => unwrap_any(&row.values, password)?,
         None => match inner.config.users.iter().find(|u| u.name == login) {
             Some(u) if u.password.as_bytes() == password => {
                 provision(server, &user, password).await?
@@ -156,11 +171,81 @@ pub async fn login(server: &Server, login: &str, password: &[u8]) -> Result<User
     };
     Ok(UserStore::new(
         inner.store.clone(),
-        inner.env.clone(),
         &user,
         key,
         inner.log_clock.clone(),
     ))
+}
+
+/// Changes `login`'s password from `old` to `new`: the user's secret key is unwrapped with `old` and
+/// wrapped again under `new` with a fresh salt and the configured KDF parameters, so mail stays
+/// readable and `old` stops working. Sessions already logged in keep their key.
+///
+/// The new value is written with the causality token of the row it was read from, so it supersedes
+/// exactly the values that were opened; logins only read the row and never see a half-written one.
+/// A value written concurrently survives beside it (K2V keeps concurrent values): one that opens
+/// with `old` (a first-login provisioning racing the change) is superseded in a second write;
+/// another change's value is kept, so both new passwords work until the next change.
+/// A configured user who never logged in is provisioned under `old` first. A wrong `old` is not
+/// rate limited here: this is an administrator's call, not a client's (IMAP logins are).
+pub async fn change_password(
+    server: &Server,
+    login: &str,
+    old: &[u8],
+    new: &[u8],
+) -> Result<(), AuthError> {
+    let inner = server.inner();
+    let user = layout::user_id(login);
+    let (pk, sk) = layout::keys_row(&user);
+    let _slot = kdf_slot(server).await?;
+    let row =
+        match inner.store.row_read(&pk, sk).await? {
+            Some(row) => row,
+            None => {
+                match inner.config.users.iter().find(|u| u.name == login) {
+                    Some(u) if u.password.as_bytes() == old => {
+                        provision(server, &user, old).await?;
+                    }
+                    _ => return Err(AuthError::InvalidCredentials),
+                }
+                inner.store.row_read(&pk, sk).await?.ok_or_else(|| {
+                    AuthError::Corrupt("key row missing after provisioning".into())
+                })?
+            }
+        };
+    let key = unwrap_any(&row.values, old)?;
+    let wrapped = WrappedKey::wrap(&inner.env, &key, new, &inner.config.kdf)
+        .map_err(|e| AuthError::Corrupt(e.to_string()))?;
+    let ours =
+        Bytes::from(postcard::to_allocvec(&wrapped).expect("serialising to a Vec cannot fail"));
+    inner
+        .store
+        .row_insert(&pk, sk, Some(&row.ct), ours.clone())
+        .await?;
+    // Settle: values written concurrently with ours are still there beside it.
+    let Some(row) = inner.store.row_read(&pk, sk).await? else {
+        return Err(AuthError::Corrupt(
+            "key row missing after a password change".into(),
+        ));
+    };
+    let others: Vec<&Bytes> = row
+        .values
+        .iter()
+        .flatten()
+        .filter(|v| **v != ours)
+        .collect();
+    if others.is_empty() || others.len() == row.values.iter().flatten().count() {
+        // Only ours, or ours already superseded by a later change that read it.
+        return Ok(());
+    }
+    let stale = others.len() <= KEY_VALUES_MAX
+        && others
+            .iter()
+            .all(|v| unwrap_any(&[Some((*v).clone())], old).is_ok());
+    if stale {
+        inner.store.row_insert(&pk, sk, Some(&row.ct), ours).await?;
+    }
+    Ok(())
 }
 
 /// Creates a configured user's keys: their secret key (see [`SecretKey::provisioned`]: concurrent
@@ -173,6 +258,14 @@ async fn provision(server: &Server, user: &str, password: &[u8]) -> Result<Secre
     let wrapped = WrappedKey::wrap(&inner.env, &key, password, &inner.config.kdf)
         .map_err(|e| AuthError::Corrupt(e.to_string()))?;
     let value = postcard::to_allocvec(&wrapped).expect("serialising to a Vec cannot fail");
+    // Another login may have provisioned, and the password may have changed since, during the
+    // derivations: a key row written meanwhile wins over this one (its key is the same).
+    let (keys_pk, keys_sk) = layout::keys_row(user);
+    if let Some(row) = inner.store.row_read(&keys_pk, keys_sk).await? {
+        if row.values.iter().flatten().next().is_some() {
+            return unwrap_any(&row.values, password);
+        }
+    }
     // The public key first: a user with a wrapped key always has one.
     let (pk, sk) = layout::public_key_row(user);
     inner
@@ -184,10 +277,9 @@ async fn provision(server: &Server, user: &str, password: &[u8]) -> Result<Secre
             Bytes::copy_from_slice(&key.delivery_public()),
         )
         .await?;
-    let (pk, sk) = layout::keys_row(user);
     inner
         .store
-        .row_insert(&pk, sk, None, Bytes::from(value))
+        .row_insert(&keys_pk, keys_sk, None, Bytes::from(value))
         .await?;
     Ok(key)
 }
@@ -229,6 +321,37 @@ pub async fn delivery_key(server: &Server, login: &str) -> Result<Option<[u8; 32
 mod tests {
     use super::*;
     use crate::config::{Limits, ServerConfig};
+
+    #[test]
+    fn any_concurrent_value_of_a_key_row_opens_with_its_own_password() {
+        let mut env = crate::env::Env::production();
+        env.entropy = std::sync::Arc::new(crate::env::SeededEntropy::new(3));
+        let kdf = crate::config::KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let key = SecretKey::generate(&env);
+        let value = |password: &[u8]| {
+            let wrapped = WrappedKey::wrap(&env, &key, password, &kdf).expect("valid parameters");
+            Some(Bytes::from(
+                postcard::to_allocvec(&wrapped).expect("serialises"),
+            ))
+        };
+        let values = vec![value(b"one"), None, value(b"two")];
+        for password in [b"one", b"two"] {
+            let opened = unwrap_any(&values, password).expect("opens");
+            assert_eq!(opened.to_bytes(), key.to_bytes());
+        }
+        assert!(matches!(
+            unwrap_any(&values, b"three"),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            unwrap_any(&[Some(Bytes::from_static(b"junk"))], b"x"),
+            Err(AuthError::Corrupt(_))
+        ));
+    }
 
     #[tokio::test]
     async fn a_login_flood_beyond_the_kdf_queue_is_refused_at_once() {

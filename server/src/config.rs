@@ -26,6 +26,9 @@ pub struct Limits {
     pub kdf_queue_max: usize,
     /// Delay before answering NO to a wrong password, in milliseconds. Default 1000.
     pub auth_failure_delay_ms: u64,
+    /// Before login, the longest command line, and the most literal bytes in one command, in
+    /// bytes; APPEND is refused then. Keeps an unauthenticated connection small. Default 8 KiB.
+    pub unauthenticated_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +40,7 @@ impl Default for Limits {
             kdf_concurrency: 2,
             kdf_queue_max: 64,
             auth_failure_delay_ms: 1000,
+            unauthenticated_bytes_max: 8 * 1024,
         }
     }
 }

@@ -70,8 +70,12 @@ impl Server {
     }
 
     /// Serves one IMAP connection to its end.
-    pub async fn serve_imap(&self, io: impl Io, peer: SocketAddr) {
-        imap::serve(self.clone(), io, peer).await
+    pub fn serve_imap(
+        &self,
+        io: impl Io,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        imap::serve(self.clone(), io, peer)
     }
 
     /// Serves one LMTP connection to its end.

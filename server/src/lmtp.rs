@@ -301,24 +301,21 @@ async fn data<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             let plain = postcard::to_allocvec(&delivery).expect("serialising to a Vec cannot fail");
             let sealed = crate::crypto::seal_to(&inner.env, &r.public, &plain);
             let pk = layout::deliveries_partition(&r.user);
-            inner
-                .store
-                .row_insert(&pk, &layout::hex_id(&message), None, Bytes::from(sealed))
-                .await?;
+            // Checked on failure: a 451 for a delivery that was stored would make the MTA
+            // deliver it twice.
+            crate::mail::insert_checked(
+                &inner.store,
+                &pk,
+                &layout::hex_id(&message),
+                None,
+                Bytes::from(sealed),
+            )
+            .await?;
             // Wake idling sessions; best effort, the delivery is stored whatever happens.
-            let (pk, sk) = layout::deliveries_watch_row(&r.user);
-            let stamp: [u8; 8] = inner.env.random();
-            let token = inner
-                .store
-                .row_read(&pk, &sk)
-                .await
-                .ok()
-                .flatten()
-                .map(|row| row.ct);
-            let _ = inner
-                .store
-                .row_insert(&pk, &sk, token.as_ref(), Bytes::copy_from_slice(&stamp))
-                .await;
+            let key = layout::deliveries_watch_key(&r.user);
+            if let Err(e) = crate::watch::bump(&inner.store, &inner.env, &key).await {
+                tracing::debug!(error = %e, "delivery watch bump failed");
+            }
             Ok(())
         }
         .await;

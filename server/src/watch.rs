@@ -1,148 +1,226 @@
-//! New-mail notification: one watcher task per mailbox, shared by every session idling on it
-//! (DESIGN.md memory principle 3). The task long-polls the mailbox's K2V watch row (PollItem) and
-//! bumps a counter that sessions wait on; it stops when the last session lets go.
+//! New-mail notification (DESIGN.md memory principle 3). Every mailbox has a watch row, bumped on each
+//! change; all watch rows live in one K2V partition ([`layout::WATCH_PARTITION`]). One poller task per
+//! server instance long-polls that partition with PollRange and wakes the mailboxes' subscribers, so an
+//! idle session costs a small map entry, not a task and a storage connection of its own.
+//!
+//! A subscriber subscribes first and then takes a last look at its mailbox: a change landing after the
+//! subscription is after the poller's seen marker, so the poller reports it. The poller is the one
+//! fixed cost of notification on a server (a task and a storage connection), whatever the number of
+//! idle sessions.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
-use crate::storage::{CausalityToken, Store};
+use crate::env::Env;
+use crate::mail::layout::WATCH_PARTITION;
+use crate::storage::{RangePoll, StorageError, Store};
 
-/// Seconds a PollItem waits before the store answers "not modified".
+/// Seconds a PollRange waits before the store answers "not modified".
 const POLL_TIMEOUT_S: u32 = 300;
 /// Pause after a failed poll, so a store outage does not become a busy loop.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How long the poller outlives its last subscriber: a session that leaves IDLE for a command
+/// usually comes back at once, and should not cost a new poll connection each time.
+const LINGER: Duration = Duration::from_secs(60);
 
-struct Shared {
-    tx: watch::Sender<u64>,
-    stop: Arc<Notify>,
+/// Bumps the watch row `key` (read, then write with its token, so the row keeps one value) so that
+/// every server's poller wakes the row's subscribers.
+pub async fn bump(store: &Store, env: &Env, key: &str) -> Result<(), StorageError> {
+    let stamp: [u8; 8] = env.random();
+    let token = store.row_read(WATCH_PARTITION, key).await?.map(|r| r.ct);
+    store
+        .row_insert(
+            WATCH_PARTITION,
+            key,
+            token.as_ref(),
+            Bytes::copy_from_slice(&stamp),
+        )
+        .await
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        self.stop.notify_one();
+/// What the subscribers of one mailbox share: a change counter and its wake-up, and the watch rows
+/// that bump it (INBOX has two: its own and the LMTP deliveries row).
+struct Slot {
+    changes: AtomicU64,
+    notify: Notify,
+    keys: Box<[Arc<str>]>,
+    registry: Weak<Watchers>,
+}
+
+impl Slot {
+    fn bump(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+        self.notify.notify_waiters();
     }
 }
 
-/// A session's subscription to a mailbox's changes.
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // The last subscriber of the mailbox left: forget its rows.
+        let Some(registry) = self.registry.upgrade() else {
+            return;
+        };
+        let mut state = registry.lock();
+        for key in self.keys.iter() {
+            if state.slots.get(key).is_some_and(|w| w.strong_count() == 0) {
+                state.slots.remove(key);
+            }
+        }
+    }
+}
+
+/// A session's subscription to a mailbox's watch rows.
 pub struct Subscription {
-    rx: watch::Receiver<u64>,
-    _shared: Arc<Shared>,
+    slot: Arc<Slot>,
+    seen: u64,
 }
 
 impl Subscription {
-    /// Waits until the mailbox changes (or its watcher stopped).
+    /// Waits until a row changes after the last call (or after subscribing).
     pub async fn changed(&mut self) {
-        if self.rx.changed().await.is_err() {
-            // The watcher is gone; never wake again rather than spin.
-            std::future::pending::<()>().await;
+        loop {
+            let notified = self.slot.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.slot.changes.load(Ordering::Acquire);
+            if now != self.seen {
+                self.seen = now;
+                return;
+            }
+            notified.await;
         }
     }
 }
 
-/// The registry of watcher tasks, keyed by watch row.
+#[derive(Default)]
+struct State {
+    /// Watched rows by sort key; the entry goes with its last subscriber.
+    slots: BTreeMap<Arc<str>, Weak<Slot>>,
+    /// PollRange's marker of what the poller has seen; kept across poller restarts.
+    seen_marker: Option<String>,
+    /// Whether the poller task runs.
+    polling: bool,
+}
+
+/// The watched rows of one server instance and their poller.
 #[derive(Default)]
 pub struct Watchers {
-    map: Mutex<BTreeMap<(String, String), Weak<Shared>>>,
+    state: Mutex<State>,
+    /// Tells a lingering poller that rows are watched again.
+    resume: Notify,
 }
 
 impl Watchers {
-    /// Subscribes to the row (pk, sk), starting its watcher task if none runs.
-    pub fn subscribe(self: &Arc<Self>, store: &Store, pk: String, sk: String) -> Subscription {
-        // Never poisoned in practice: the critical sections below cannot panic.
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(shared) = map.get(&(pk.clone(), sk.clone())).and_then(Weak::upgrade) {
-            return Subscription {
-                rx: shared.tx.subscribe(),
-                _shared: shared,
-            };
-        }
-        let (tx, rx) = watch::channel(0u64);
-        let stop = Arc::new(Notify::new());
-        let shared = Arc::new(Shared {
-            tx,
-            stop: stop.clone(),
-        });
-        map.insert((pk.clone(), sk.clone()), Arc::downgrade(&shared));
-        drop(map);
-        let weak = Arc::downgrade(&shared);
-        let registry = Arc::downgrade(self);
-        let store = store.clone();
-        tokio::spawn(async move {
-            run(store, &pk, &sk, weak, stop).await;
-            if let Some(registry) = registry.upgrade() {
-                let mut map = registry.map.lock().unwrap_or_else(|e| e.into_inner());
-                let key = (pk, sk);
-                if map.get(&key).is_some_and(|w| w.upgrade().is_none()) {
-                    map.remove(&key);
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Never poisoned in practice: the critical sections cannot panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Subscribes to a mailbox's watch rows `keys` (the first names the mailbox), starting the poller
+    /// if it does not run.
+    pub fn subscribe(self: &Arc<Self>, store: &Store, keys: &[String]) -> Subscription {
+        let mut state = self.lock();
+        let was_empty = state.slots.is_empty();
+        let existing = keys
+            .first()
+            .and_then(|k| state.slots.get(k.as_str()))
+            .and_then(Weak::upgrade);
+        let slot = match existing {
+            Some(slot) => slot,
+            None => {
+                let keys: Box<[Arc<str>]> = keys.iter().map(|k| Arc::from(k.as_str())).collect();
+                let slot = Arc::new(Slot {
+                    changes: AtomicU64::new(0),
+                    notify: Notify::new(),
+                    keys,
+                    registry: Arc::downgrade(self),
+                });
+                for key in slot.keys.iter() {
+                    state.slots.insert(Arc::clone(key), Arc::downgrade(&slot));
                 }
+                slot
             }
-        });
-        Subscription {
-            rx,
-            _shared: shared,
+        };
+        if !state.polling {
+            state.polling = true;
+            tokio::spawn(poll(Arc::downgrade(self), store.clone()));
+        } else if was_empty {
+            self.resume.notify_one();
         }
+        let seen = slot.changes.load(Ordering::Acquire);
+        Subscription { slot, seen }
     }
 
-    /// Mailboxes watched right now.
+    /// Watch rows with subscribers right now.
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().slots.len()
     }
 
-    /// Whether no mailbox is watched.
+    /// Whether no row is watched.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Wakes the subscribers of the rows that changed; every subscriber after a poll without a marker,
+    /// whose answer cannot tell what changed since they subscribed.
+    fn deliver(&self, keys: impl Iterator<Item = String>, seen_marker: String) {
+        let mut state = self.lock();
+        let woken: Vec<Arc<Slot>> = if state.seen_marker.is_none() {
+            state.slots.values().filter_map(Weak::upgrade).collect()
+        } else {
+            keys.filter_map(|k| state.slots.get(k.as_str()).and_then(Weak::upgrade))
+                .collect()
+        };
+        state.seen_marker = Some(seen_marker);
+        drop(state);
+        // Slots are dropped outside the lock: a Slot's Drop takes it.
+        for slot in woken {
+            slot.bump();
+        }
+    }
 }
 
-async fn run(store: Store, pk: &str, sk: &str, shared: Weak<Shared>, stop: Arc<Notify>) {
-    let mut token: Option<CausalityToken> = None;
-    // The task holds only a weak reference while it waits, so the last session leaving drops the
-    // shared state, whose Drop wakes `stop`.
-    while shared.strong_count() > 0 {
-        let poll = async {
-            match &token {
-                None => store
-                    .row_read(pk, sk)
-                    .await
-                    .map(|row| row.map(|r| (r.ct, false))),
-                Some(ct) => store
-                    .row_poll(pk, sk, ct, POLL_TIMEOUT_S)
-                    .await
-                    .map(|row| row.map(|r| (r.ct, true))),
-            }
+/// The poller: long-polls the watch partition while any row is watched, and for [`LINGER`] after.
+async fn poll(registry: Weak<Watchers>, store: Store) {
+    let range = RangePoll {
+        pk: WATCH_PARTITION.to_string(),
+        ..RangePoll::default()
+    };
+    loop {
+        let Some(watchers) = registry.upgrade() else {
+            return;
         };
-        let outcome = tokio::select! {
-            biased;
-            _ = stop.notified() => return,
-            r = poll => r,
+        let (seen, watched) = {
+            let state = watchers.lock();
+            (state.seen_marker.clone(), !state.slots.is_empty())
         };
-        match outcome {
-            Ok(Some((ct, changed))) => {
-                // The first read also wakes the subscribers: a change that landed between their
-                // last look at the mailbox and this read is inside the token, and would wake nobody.
-                let first = token.is_none();
-                token = Some(ct);
-                if changed || first {
-                    let Some(strong) = shared.upgrade() else {
+        if !watched {
+            tokio::select! {
+                biased;
+                _ = watchers.resume.notified() => {}
+                _ = tokio::time::sleep(LINGER) => {
+                    let mut state = watchers.lock();
+                    if state.slots.is_empty() {
+                        state.polling = false;
                         return;
-                    };
-                    strong.tx.send_modify(|n| *n += 1);
+                    }
                 }
             }
-            Ok(None) if token.is_none() => {
-                // No row yet: create it, so that there is a token to poll with.
-                if let Err(e) = store
-                    .row_insert(pk, sk, None, Bytes::from_static(b"\0"))
-                    .await
-                {
-                    tracing::debug!(error = %e, "watch row creation failed");
-                    tokio::time::sleep(RETRY_DELAY).await;
-                }
-            }
+            continue;
+        }
+        match store
+            .range_poll(&range, seen.as_deref(), POLL_TIMEOUT_S)
+            .await
+        {
+            Ok(Some(changes)) => watchers.deliver(
+                changes.items.into_iter().map(|item| item.sk),
+                changes.seen_marker,
+            ),
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!(error = %e, "watch poll failed");

@@ -50,7 +50,8 @@ async fn login_create_append_fetch_round_trip() {
     assert_eq!(
         fetch[0],
         format!(
-            "* 1 FETCH (UID 1 FLAGS (\\Flagged) RFC822.SIZE {})\r\n",
+            // The first session to select the mailbox after the APPEND gets \Recent (RFC 3501).
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent) RFC822.SIZE {})\r\n",
             message.len()
         )
     );
@@ -200,12 +201,12 @@ Content-Type: text/plain\r\n\r\nfirst part body\r\n--b1\r\nContent-Type: text/ht
 
     let flags = c.run("d6", "FETCH 1 FLAGS").await;
     assert_eq!(
-        flags[0], "* 1 FETCH (FLAGS ())\r\n",
+        flags[0], "* 1 FETCH (FLAGS (\\Recent))\r\n",
         "PEEK leaves \\Seen unset"
     );
     c.send(b"d7 FETCH 1 BODY[TEXT]\r\n").await;
     let (l7, text) = line_with_literal(&mut c).await;
-    assert!(l7.contains("FLAGS (\\Seen)"), "{l7}");
+    assert!(l7.contains("FLAGS (\\Seen \\Recent)"), "{l7}");
     assert!(text.starts_with(b"preamble"));
     assert!(tagged(&c.until("d7").await).starts_with("d7 OK"));
     let search = c.run("d8", "SEARCH SUBJECT parts BODY second SEEN").await;

@@ -16,7 +16,7 @@ use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::session::Session;
-use crate::mail::index::{flag, Entry, Op};
+use crate::mail::index::{flag, Entry, Index, Op};
 use crate::mail::{MailError, MessageRecord, UserStore};
 use crate::mime::{Kind, MessageMeta, HEADER_BLOCK_MAX};
 
@@ -159,6 +159,17 @@ pub(super) fn contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
             (lo..=hi).contains(&n)
         }
     })
+}
+
+/// The flags of a message as a FETCH FLAGS list (without parentheses): system flags, `\Recent`
+/// when the message is recent in the session, then keywords.
+pub(super) fn flag_list(index: &Index, entry: &Entry, recent: bool) -> String {
+    let system = (entry.flags & ((1 << flag::KEYWORD_SHIFT) - 1)).count_ones() as usize;
+    let mut names: Vec<&str> = index.flag_names(entry.flags).collect();
+    if recent {
+        names.insert(system.min(names.len()), "\\Recent");
+    }
+    names.join(" ")
 }
 
 /// Encodes one data item with imap-codec, as it appears inside `FETCH (...)`.
@@ -450,9 +461,9 @@ async fn fetch_one<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
     if items.flags || flags_changed {
         sep(&mut head);
-        let index = &session.selected.as_ref().expect("still selected").index;
-        let names: Vec<&str> = index.flag_names(entry.flags).collect();
-        head.extend_from_slice(format!("FLAGS ({})", names.join(" ")).as_bytes());
+        let selected = session.selected.as_ref().expect("still selected");
+        let names = flag_list(&selected.index, &entry, selected.recent.contains(entry.uid));
+        head.extend_from_slice(format!("FLAGS ({names})").as_bytes());
     }
     if items.modseq || (session.condstore && (items.flags || flags_changed)) {
         sep(&mut head);

@@ -9,21 +9,19 @@ use crate::mail::layout;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     pub(super) async fn idle(&mut self, tag: &str) -> std::io::Result<Next> {
         // Scoped so that nothing but the subscriptions lives across the wait.
-        let (mut subscription, mut deliveries) = {
+        let mut subscription = {
             let user = self.user.as_ref().expect("idle runs only when selected");
             let selected = self
                 .selected
                 .as_ref()
                 .expect("idle runs only when selected");
             let inner = self.server.inner();
-            let (pk, sk) = layout::watch_row(user.user_id(), &selected.entry.id);
-            let subscription = inner.watchers.subscribe(&inner.store, pk, sk);
+            let mut keys = vec![layout::watch_key(user.user_id(), &selected.entry.id)];
             // INBOX also wakes on LMTP deliveries, which cannot know the mailbox's id.
-            let deliveries = selected.inbox.then(|| {
-                let (pk, sk) = layout::deliveries_watch_row(user.user_id());
-                inner.watchers.subscribe(&inner.store, pk, sk)
-            });
-            (subscription, deliveries)
+            if selected.inbox {
+                keys.push(layout::deliveries_watch_key(user.user_id()));
+            }
+            inner.watchers.subscribe(&inner.store, &keys)
         };
         self.out.line(b"+ idling\r\n");
         // Subscribed first, then a last look: nothing that lands in between is missed.
@@ -41,8 +39,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             selected.index = crate::mail::index::Index::default();
             cursor
         };
-        self.idle_wait(tag, &mut subscription, &mut deliveries, cursor)
-            .await
+        self.idle_wait(tag, &mut subscription, cursor).await
     }
 
     /// Brings the parked index back to `cursor`'s state; false if that is no longer possible.
@@ -71,7 +68,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         &mut self,
         tag: &str,
         subscription: &mut crate::watch::Subscription,
-        deliveries: &mut Option<crate::watch::Subscription>,
         mut cursor: Option<String>,
     ) -> std::io::Result<Next> {
         loop {
@@ -80,12 +76,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 biased;
                 line = self.input.idle_line() => Some(line?),
                 _ = subscription.changed() => None,
-                _ = async {
-                    match deliveries.as_mut() {
-                        Some(d) => d.changed().await,
-                        None => std::future::pending().await,
-                    }
-                } => None,
             };
             match event {
                 Some(Some(line)) => {

@@ -228,11 +228,23 @@ async fn status_line(
     items: &[StatusDataItemName],
 ) -> Result<Option<Vec<u8>>, crate::mail::MailError> {
     let index = user.load_index(entry).await?;
+    // RECENT: the messages no session has claimed yet (the next SELECT's).
+    let watermark = if items
+        .iter()
+        .any(|i| matches!(i, StatusDataItemName::Recent))
+    {
+        user.recent_watermark(entry).await?
+    } else {
+        0
+    };
     let mut parts = Vec::new();
     for item in items {
         parts.push(match item {
             StatusDataItemName::Messages => format!("MESSAGES {}", index.exists()),
-            StatusDataItemName::Recent => "RECENT 0".to_string(),
+            StatusDataItemName::Recent => format!(
+                "RECENT {}",
+                index.entries.iter().filter(|e| e.uid >= watermark).count()
+            ),
             StatusDataItemName::UidNext => format!("UIDNEXT {}", index.uidnext),
             StatusDataItemName::UidValidity => format!("UIDVALIDITY {}", entry.uidvalidity),
             StatusDataItemName::Unseen => {

@@ -1,7 +1,10 @@
 //! SEARCH and UID SEARCH: every message is judged on its own, from the index first, then from its
-//! metadata record (header keys) and its body streamed chunk by chunk (BODY/TEXT), so memory does
-//! not grow with the mailbox or the message. Body search matches raw bytes, case-insensitively for
-//! ASCII; decoding transfer encodings and charsets before matching is not done yet.
+//! metadata record (header keys) and its stored body streamed chunk by chunk (BODY/TEXT), so memory
+//! does not grow with the mailbox or the message.
+//!
+//! Matching is Dovecot's: case-insensitive (Unicode), header values with their RFC 2047 encoded
+//! words decoded, and BODY/TEXT on the decoded text of the text parts (transfer encoding and charset
+//! undone, see [`crate::mime::text`]); TEXT also looks at every header of every part.
 
 use chrono::NaiveDate;
 use imap_types::search::SearchKey;
@@ -10,13 +13,23 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::fetch::contains;
 use super::session::Session;
 use crate::mail::index::{flag, Entry};
-use crate::mail::{MailError, UserStore};
+use crate::mail::{MailError, MessageRecord, UserStore};
+use crate::mime::decode::decode_header_value;
+use crate::mime::text::{contains_folded, segments, Segment, TextSearch};
 
 /// What evaluating the criteria needs beyond the index.
 #[derive(Default)]
 struct Needs {
     header: bool,
-    needles: Vec<Vec<u8>>,
+    /// Strings of BODY keys.
+    body: Vec<String>,
+    /// Strings of TEXT keys.
+    text: Vec<String>,
+}
+
+/// A search key's string as text (a non-UTF-8 byte becomes U+FFFD).
+fn key_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn needs(key: &SearchKey<'_>, n: &mut Needs) {
@@ -36,11 +49,8 @@ fn needs(key: &SearchKey<'_>, n: &mut Needs) {
         | SearchKey::SentBefore(_)
         | SearchKey::SentOn(_)
         | SearchKey::SentSince(_) => n.header = true,
-        SearchKey::Body(s) => n.needles.push(s.as_ref().to_ascii_lowercase()),
-        SearchKey::Text(s) => {
-            n.header = true;
-            n.needles.push(s.as_ref().to_ascii_lowercase());
-        }
+        SearchKey::Body(s) => n.body.push(key_text(s.as_ref())),
+        SearchKey::Text(s) => n.text.push(key_text(s.as_ref())),
         _ => {}
     }
 }
@@ -61,31 +71,28 @@ struct Subject<'a> {
     exists: u32,
     largest_uid: u32,
     entry: &'a Entry,
+    /// Whether the message is \Recent in this session.
+    recent: bool,
     keywords: &'a [String],
     header: &'a [u8],
-    /// For each needle of [`Needs::needles`], whether the body holds it.
-    found: &'a [bool],
-    needles: &'a [Vec<u8>],
+    needs: &'a Needs,
+    /// For each string of [`Needs::body`], whether the decoded body holds it.
+    found_body: &'a [bool],
+    /// For each string of [`Needs::text`], whether the decoded text holds it.
+    found_text: &'a [bool],
 }
 
-fn lower_contains(haystack: &[u8], needle_lower: &[u8]) -> bool {
-    needle_lower.is_empty()
-        || haystack.windows(needle_lower.len()).any(|w| {
-            w.iter()
-                .zip(needle_lower)
-                .all(|(a, b)| a.to_ascii_lowercase() == *b)
-        })
-}
-
-/// The unfolded values of header field `name` (case-insensitive).
-fn header_values<'h>(header: &'h [u8], name: &[u8]) -> Vec<Vec<u8>> {
+/// The unfolded values of header field `name` (case-insensitive), as Dovecot's header parser
+/// gives them: line breaks removed, a TAB that opens a continuation line turned into a space.
+fn header_values(header: &[u8], name: &[u8]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     let mut current: Option<Vec<u8>> = None;
     for line in header.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
             if let Some(c) = current.as_mut() {
-                c.extend_from_slice(line);
+                c.push(b' ');
+                c.extend_from_slice(&line[1..]);
             }
             continue;
         }
@@ -100,6 +107,38 @@ fn header_values<'h>(header: &'h [u8], name: &[u8]) -> Vec<Vec<u8>> {
     }
     out.extend(current);
     out
+}
+
+/// Runs of spaces and TABs as one space, leading ones dropped (Dovecot's SUBJECT matching).
+fn compress_lwsp(value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut after_lwsp = true;
+    for &b in value {
+        if b == b' ' || b == b'\t' {
+            if !after_lwsp {
+                out.push(b' ');
+            }
+            after_lwsp = true;
+        } else {
+            out.push(b);
+            after_lwsp = false;
+        }
+    }
+    out
+}
+
+/// Whether a value of header field `name` holds `needle`: encoded words decoded, case ignored.
+fn header_has(header: &[u8], name: &[u8], needle: &[u8], compress: bool) -> bool {
+    let needle = key_text(needle);
+    header_values(header, name).iter().any(|raw| {
+        let mut value = String::new();
+        if compress {
+            decode_header_value(&compress_lwsp(raw), &mut value);
+        } else {
+            decode_header_value(raw, &mut value);
+        }
+        contains_folded(&value, &needle)
+    })
 }
 
 fn sent_date(header: &[u8]) -> Option<NaiveDate> {
@@ -134,18 +173,13 @@ fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
     let f = s.entry.flags;
     let internal =
         chrono::DateTime::from_timestamp(s.entry.internal_date, 0).map(|d| d.date_naive());
-    let header_has = |field: &[u8], value: &[u8]| {
-        let needle = value.to_ascii_lowercase();
-        header_values(s.header, field)
+    let header_has = |field: &[u8], value: &[u8]| header_has(s.header, field, value, false);
+    let has = |strings: &[String], found: &[bool], value: &[u8]| {
+        let value = key_text(value);
+        strings
             .iter()
-            .any(|v| lower_contains(v, &needle))
-    };
-    let body_has = |value: &[u8]| {
-        let needle = value.to_ascii_lowercase();
-        s.needles
-            .iter()
-            .zip(s.found)
-            .any(|(n, found)| *n == needle && *found)
+            .zip(found)
+            .any(|(n, found)| *n == value && *found)
     };
     match key {
         SearchKey::And(keys) => keys.as_ref().iter().all(|k| eval(k, s)),
@@ -165,9 +199,9 @@ fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
         SearchKey::Unflagged => f & flag::FLAGGED == 0,
         SearchKey::Seen => f & flag::SEEN != 0,
         SearchKey::Unseen => f & flag::SEEN == 0,
-        // No message is ever \Recent: this server does not keep per-session recency.
-        SearchKey::Recent | SearchKey::New => false,
-        SearchKey::Old => true,
+        SearchKey::Recent => s.recent,
+        SearchKey::New => s.recent && f & flag::SEEN == 0,
+        SearchKey::Old => !s.recent,
         SearchKey::Keyword(k) => {
             let bit = keyword_bit(s.keywords, k.inner());
             bit != 0 && f & bit != 0
@@ -188,51 +222,68 @@ fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
         SearchKey::To(v) => header_has(b"To", v.as_ref()),
         SearchKey::Cc(v) => header_has(b"Cc", v.as_ref()),
         SearchKey::Bcc(v) => header_has(b"Bcc", v.as_ref()),
-        SearchKey::Subject(v) => header_has(b"Subject", v.as_ref()),
-        SearchKey::Header(field, v) => {
-            let values = header_values(s.header, field.as_ref());
-            let needle = v.as_ref().to_ascii_lowercase();
-            values.iter().any(|h| lower_contains(h, &needle))
-        }
-        SearchKey::Body(v) => body_has(v.as_ref()),
-        SearchKey::Text(v) => {
-            body_has(v.as_ref()) || lower_contains(s.header, &v.as_ref().to_ascii_lowercase())
-        }
+        SearchKey::Subject(v) => self::header_has(s.header, b"Subject", v.as_ref(), true),
+        SearchKey::Header(field, v) => header_has(field.as_ref(), v.as_ref()),
+        SearchKey::Body(v) => has(&s.needs.body, s.found_body, v.as_ref()),
+        SearchKey::Text(v) => has(&s.needs.text, s.found_text, v.as_ref()),
     }
 }
 
-/// Streams a body and reports which needles it holds; keeps only a needle-sized tail between chunks.
-async fn scan_body(
+/// Streams the parts of a stored message that BODY and TEXT look at and reports, for each string
+/// of `needs.body` and `needs.text`, whether it is there. One chunk is held at a time, and a chunk
+/// that no searched part covers (an attachment, say) is never read.
+async fn scan_text(
     user: &UserStore,
     entry: &Entry,
-    needles: &[Vec<u8>],
-) -> Result<Vec<bool>, MailError> {
-    let mut found = vec![false; needles.len()];
-    let record = user.record(&entry.message).await?;
-    let keep = needles
-        .iter()
-        .map(Vec::len)
-        .max()
-        .unwrap_or(1)
-        .saturating_sub(1);
-    let mut window: Vec<u8> = Vec::new();
-    // BODY looks in the body only (RFC 3501), not in the message's header.
-    for (i, from, to) in
-        super::fetch::chunk_span(&record, record.meta.root.body_start, record.body.size)
-    {
-        let chunk = user.body_chunk(&entry.message, &record.body, i).await?;
-        window.extend_from_slice(&chunk[from..to.min(chunk.len())]);
-        drop(chunk);
-        for (n, f) in needles.iter().zip(found.iter_mut()) {
-            *f = *f || lower_contains(&window, n);
+    record: &MessageRecord,
+    needs: &Needs,
+) -> Result<(Vec<bool>, Vec<bool>), MailError> {
+    let meta = &record.meta;
+    let mut search = TextSearch::new(&needs.body, &needs.text);
+    let mut chunk: Option<(u32, Vec<u8>)> = None;
+    for segment in segments(meta) {
+        let (start, end, header) = match segment {
+            Segment::Header { start, end, root } => {
+                search.begin_part();
+                if root && meta.header_complete {
+                    search.header(&meta.header);
+                    search.end_header();
+                    continue;
+                }
+                (start, end, true)
+            }
+            Segment::Body { start, end } => {
+                if !search.wants_body() {
+                    continue;
+                }
+                (start, end, false)
+            }
+        };
+        for (i, from, to) in super::fetch::chunk_span(record, start, end) {
+            if chunk.as_ref().map(|(n, _)| *n) != Some(i) {
+                drop(chunk.take()); // the previous chunk goes before the next is read
+                chunk = Some((i, user.body_chunk(&entry.message, &record.body, i).await?));
+            }
+            let data = &chunk.as_ref().expect("read just above").1;
+            let to = to.min(data.len());
+            let bytes = &data[from.min(to)..to];
+            if header {
+                search.header(bytes);
+            } else {
+                search.body(bytes);
+                if !search.wants_body() {
+                    break;
+                }
+            }
         }
-        if found.iter().all(|f| *f) {
+        if header {
+            search.end_header();
+        }
+        if search.done() {
             break;
         }
-        let cut = window.len().saturating_sub(keep);
-        window.drain(..cut);
     }
-    Ok(found)
+    Ok(search.found())
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
@@ -261,32 +312,35 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .expect("still selected")
                 .index
                 .entries[seq as usize - 1];
-            let header = if n.header {
+            let texts = !n.body.is_empty() || !n.text.is_empty();
+            let record = if n.header || texts {
                 match user.record(&entry.message).await {
-                    Ok(record) => record.meta.header,
+                    Ok(record) => Some(record),
                     Err(e) => return self.storage_failure(tag, &e),
                 }
             } else {
-                Vec::new()
+                None
             };
-            let found = if n.needles.is_empty() {
-                Vec::new()
-            } else {
-                match scan_body(&user, &entry, &n.needles).await {
+            let (found_body, found_text) = match &record {
+                Some(record) if texts => match scan_text(&user, &entry, record, &n).await {
                     Ok(found) => found,
                     Err(e) => return self.storage_failure(tag, &e),
-                }
+                },
+                _ => (Vec::new(), Vec::new()),
             };
-            let index = &self.selected.as_ref().expect("still selected").index;
+            let header = record.as_ref().map_or(&[][..], |r| &r.meta.header[..]);
+            let selected = self.selected.as_ref().expect("still selected");
             let subject = Subject {
                 seq,
                 exists,
                 largest_uid,
                 entry: &entry,
-                keywords: &index.keywords,
-                header: &header,
-                found: &found,
-                needles: &n.needles,
+                recent: selected.recent.contains(entry.uid),
+                keywords: &selected.index.keywords,
+                header,
+                needs: &n,
+                found_body: &found_body,
+                found_text: &found_text,
             };
             if criteria.iter().all(|k| eval(k, &subject)) {
                 line.extend_from_slice(
@@ -323,8 +377,17 @@ mod tests {
     }
 
     #[test]
-    fn matching_is_case_insensitive() {
-        assert!(lower_contains(b"Hello World", b"world"));
-        assert!(!lower_contains(b"Hello", b"worlds"));
+    fn header_matching_decodes_encoded_words_and_ignores_case() {
+        let h = b"Subject: =?UTF-8?B?R3LDvMOfZQ==?=\r\n\t aus =?ISO-8859-1?Q?Z=FCrich?=\r\n\r\n";
+        assert!(header_has(
+            h,
+            b"subject",
+            "grüße aus zürich".as_bytes(),
+            true
+        ));
+        assert!(header_has(h, b"Subject", "ZÜRICH".as_bytes(), false));
+        assert!(!header_has(h, b"Subject", b"=?UTF-8", false));
+        assert!(header_has(h, b"Subject", b"", false));
+        assert!(!header_has(h, b"From", b"", false));
     }
 }

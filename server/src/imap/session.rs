@@ -17,7 +17,7 @@ use super::mailboxes::ListOptions;
 use super::output::Output;
 use super::{fetch, CAPABILITIES};
 use crate::env::Io;
-use crate::mail::index::{Change, Index, Op};
+use crate::mail::index::{Change, Index, Op, Recent};
 use crate::mail::{canonical, MailError, MailboxEntry, MessageRecord, UserStore};
 use crate::Server;
 
@@ -28,6 +28,8 @@ pub(super) struct Selected {
     pub inbox: bool,
     pub index: Index,
     pub read_only: bool,
+    /// The messages that are \Recent in this session.
+    pub recent: Recent,
 }
 
 pub(super) struct Session<R, W> {
@@ -43,12 +45,21 @@ pub(super) struct Session<R, W> {
     pub peer: SocketAddr,
 }
 
-/// Serves one IMAP connection until the client logs out or goes away.
-pub async fn serve(server: Server, io: impl Io, peer: SocketAddr) {
+/// Serves one IMAP connection until the client logs out or goes away. A plain function returning
+/// the future: the connection is split and the session built before the task starts, so the task's
+/// future does not also hold the arguments it was built from.
+pub fn serve(
+    server: Server,
+    io: impl Io,
+    peer: SocketAddr,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let (reader, writer) = tokio::io::split(io);
     let limits = &server.inner().config.limits;
-    let mut session = Session {
-        input: Input::new(reader, limits.line_bytes_max, limits.literal_bytes_max),
+    // Boxed before the task starts: the task's future then holds a pointer, where an async fn taking
+    // the session by value would keep a copy of its argument beside the one it runs on.
+    let session = Box::new(Session {
+        input: Input::new(reader, limits.line_bytes_max, limits.literal_bytes_max)
+            .before_login(limits.unauthenticated_bytes_max),
         out: Output::new(writer),
         server: server.clone(),
         user: None,
@@ -56,9 +67,8 @@ pub async fn serve(server: Server, io: impl Io, peer: SocketAddr) {
         condstore: false,
         utf8: false,
         peer,
-    };
-    // An I/O error means the client is gone; there is nobody left to tell.
-    let _ = session.run().await;
+    });
+    session.serve_to_end()
 }
 
 /// What a command asks of the connection afterwards.
@@ -76,64 +86,82 @@ pub(super) fn mailbox_name(mailbox: &Mailbox<'_>) -> Option<String> {
     }
 }
 
+/// The tag of an IDLE command that can start (a mailbox is selected), or the input back: a plain
+/// function, so that the consumed input is not kept in the connection's future across the IDLE.
+fn idle_tag(incoming: Incoming, selected: bool) -> Result<String, Incoming> {
+    match incoming {
+        Incoming::Command(command) if selected && matches!(command.body, CommandBody::Idle) => {
+            Ok(command.tag.inner().to_string())
+        }
+        other => Err(other),
+    }
+}
+
 fn astring_text(s: &AString<'_>) -> Option<String> {
     String::from_utf8(s.as_ref().to_vec()).ok()
 }
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    async fn serve_to_end(mut self: Box<Self>) {
+        // An I/O error means the client is gone; there is nobody left to tell.
+        let _ = self.run().await;
+    }
+
     async fn run(&mut self) -> std::io::Result<()> {
-        let greeting = format!(
-            "* OK [CAPABILITY {CAPABILITIES}] {} ready\r\n",
-            self.server.inner().config.hostname
-        );
-        self.out.line(greeting.as_bytes());
+        {
+            // Scoped: the greeting must not live as long as the session.
+            let greeting = format!(
+                "* OK [CAPABILITY {CAPABILITIES}] {} ready\r\n",
+                self.server.inner().config.hostname
+            );
+            self.out.line(greeting.as_bytes());
+        }
         self.out.flush().await?;
         loop {
             self.input.release();
-            let incoming = self.input.next(&mut self.out).await?;
-            let next = match incoming {
-                Incoming::Eof => return Ok(()),
-                Incoming::Bad { tag, reason } => {
-                    let line = format!("{} BAD {reason}\r\n", tag.as_deref().unwrap_or("*"));
-                    self.out.line(line.as_bytes());
-                    Next::Continue
-                }
-                Incoming::AppendTooBig { tag } => {
-                    let line =
-                        format!("{tag} NO [TOOBIG] message larger than the server accepts\r\n");
-                    self.out.line(line.as_bytes());
-                    Next::Continue
-                }
-                // Command futures are boxed: the connection's task then only holds the small states
-                // of waiting for input and of IDLE, not the largest command's (DESIGN.md principle 3).
-                Incoming::Append { command, length } => {
-                    Box::pin(self.append(command, length)).await?
-                }
-                Incoming::Command(command)
-                    if matches!(command.body, CommandBody::Idle) && self.selected.is_some() =>
-                {
-                    let tag = command.tag.inner().to_string();
-                    drop(command);
-                    self.idle(&tag).await?
-                }
-                Incoming::Command(command) => Box::pin(self.command(command)).await?,
-                Incoming::ListExtended(list) => {
-                    if self.user.is_none() {
-                        self.tagged(&list.tag, "NO", "log in first");
-                    } else {
-                        let patterns: Vec<&str> =
-                            list.patterns.iter().map(String::as_str).collect();
-                        Box::pin(self.list(&list.tag, &list.reference, &patterns, &list.options))
-                            .await;
-                    }
-                    Next::Continue
-                }
+            // Everything between two commands is boxed: the connection's task itself holds only the
+            // session and the state of waiting, so an idle session costs little (DESIGN.md principle
+            // 3). Reading, each command and IDLE get their own allocation while they run.
+            let incoming = Box::pin(self.input.next(&mut self.out)).await?;
+            let next = match idle_tag(incoming, self.selected.is_some()) {
+                // Not boxed: IDLE is the state an idle connection sits in, so the task holds it.
+                Ok(tag) => self.idle(&tag).await?,
+                Err(Incoming::Eof) => return Ok(()),
+                Err(incoming) => Box::pin(self.handle(incoming)).await?,
             };
             self.out.flush().await?;
             if let Next::Close = next {
                 return self.out.close().await;
             }
         }
+    }
+
+    /// Answers one command (IDLE aside).
+    async fn handle(&mut self, incoming: Incoming) -> std::io::Result<Next> {
+        Ok(match incoming {
+            Incoming::Eof => Next::Close,
+            Incoming::Bad { tag, reason } => {
+                let line = format!("{} BAD {reason}\r\n", tag.as_deref().unwrap_or("*"));
+                self.out.line(line.as_bytes());
+                Next::Continue
+            }
+            Incoming::AppendTooBig { tag } => {
+                let line = format!("{tag} NO [TOOBIG] message larger than the server accepts\r\n");
+                self.out.line(line.as_bytes());
+                Next::Continue
+            }
+            Incoming::Append { command, length } => self.append(command, length).await?,
+            Incoming::Command(command) => Box::pin(self.command(command)).await?,
+            Incoming::ListExtended(list) => {
+                if self.user.is_none() {
+                    self.tagged(&list.tag, "NO", "log in first");
+                } else {
+                    let patterns: Vec<&str> = list.patterns.iter().map(String::as_str).collect();
+                    Box::pin(self.list(&list.tag, &list.reference, &patterns, &list.options)).await;
+                }
+                Next::Continue
+            }
+        })
     }
 
     pub(super) fn tagged(&mut self, tag: &str, status: &str, text: &str) {
@@ -174,6 +202,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 } else {
                     self.tagged(&tag, "OK", "completed");
                 }
+            }
+            // RFC 2971: ID is valid in every state.
+            CommandBody::Id { .. } => {
+                self.out.line(b"* ID (\"name\" \"imapsim\")\r\n");
+                self.tagged(&tag, "OK", "ID completed");
             }
             CommandBody::Logout => {
                 self.out.line(b"* BYE logging out\r\n");
@@ -298,10 +331,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 mailbox,
                 item_names,
             } => self.status(&tag, &mailbox, &item_names).await,
-            CommandBody::Id { .. } => {
-                self.out.line(b"* ID (\"name\" \"imapsim\")\r\n");
-                self.tagged(&tag, "OK", "ID completed");
-            }
             CommandBody::Namespace => {
                 self.out.line(b"* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
                 self.tagged(&tag, "OK", "NAMESPACE completed");
@@ -444,7 +473,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         Some(if self.utf8 {
             name
         } else {
-            canonical(&utf7_imap::decode_utf7_imap(name)).to_string()
+            canonical(&super::input::decode_modified_utf7(&name)?).to_string()
         })
     }
 
@@ -463,7 +492,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if self.utf8 {
             text
         } else {
-            utf7_imap::decode_utf7_imap(text)
+            super::input::decode_modified_utf7(&text).unwrap_or(text)
         }
     }
 
@@ -473,7 +502,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if self.utf8 {
             text
         } else {
-            utf7_imap::decode_utf7_imap(text)
+            super::input::decode_modified_utf7(&text).unwrap_or(text)
         }
     }
 
@@ -494,6 +523,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(user) => {
                 self.server.inner().login_limiter.succeeded(name);
                 self.user = Some(user);
+                self.input.logged_in();
                 self.tagged(tag, "OK", &format!("[CAPABILITY {CAPABILITIES}] logged in"));
             }
             Err(crate::auth::AuthError::Busy) => {
@@ -537,12 +567,28 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Ok(index) => index,
             Err(e) => return self.storage_failure(tag, &e),
         };
+        // \Recent (RFC 3501 2.3.2): SELECT claims what no session has seen yet; EXAMINE only looks.
+        // Best effort: without the watermark, no message is recent in this session.
+        let mut recent = Recent::none(index.uidnext);
+        let claim = if read_only {
+            user.recent_watermark(&entry)
+                .await
+                .map(|w| recent = Recent::read_only(w))
+        } else {
+            user.claim_recent(&entry, index.uidnext)
+                .await
+                .map(|won| recent.claimed(won, index.uidnext))
+        };
+        if let Err(e) = claim {
+            tracing::debug!(error = %e, "recent watermark unavailable");
+        }
         let flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
         let keywords: String = index.keywords.iter().map(|k| format!(" {k}")).collect();
         let head = format!(
             "* FLAGS ({flags}{keywords})\r\n* OK [PERMANENTFLAGS ({flags}{keywords} \\*)] flags permitted\r\n\
-             * {} EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
+             * {} EXISTS\r\n* {} RECENT\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
             index.exists(),
+            recent.count(&index),
             entry.uidvalidity,
             index.uidnext,
         );
@@ -576,6 +622,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             index,
             read_only,
             inbox: name == "INBOX",
+            recent,
         });
     }
 
@@ -596,6 +643,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let mut lines = Vec::new();
         let mut grew = false;
         let condstore = self.condstore;
+        let recent = selected.recent;
+        let recent_before = recent.count(&selected.index);
         user.refresh(
             &selected.entry,
             &mut selected.index,
@@ -606,7 +655,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 Change::Flags(seq) => {
                     let entry = &index.entries[seq as usize - 1];
-                    let flags: Vec<&str> = index.flag_names(entry.flags).collect();
+                    let flags = fetch::flag_list(index, entry, recent.contains(entry.uid));
                     let modseq = if condstore {
                         format!(" MODSEQ ({})", entry.modseq)
                     } else {
@@ -614,9 +663,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     };
                     lines.extend_from_slice(
                         format!(
-                            "* {seq} FETCH (UID {} FLAGS ({}){modseq})\r\n",
+                            "* {seq} FETCH (UID {} FLAGS ({flags}){modseq})\r\n",
                             entry.uid,
-                            flags.join(" ")
                         )
                         .as_bytes(),
                     );
@@ -629,6 +677,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if grew {
             self.out
                 .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
+        }
+        // Messages that arrived while selected are \Recent here, unless another session got them.
+        let uidnext = selected.index.uidnext;
+        if !selected.read_only && uidnext > selected.recent.claimed_to {
+            match user.claim_recent(&selected.entry, uidnext).await {
+                Ok(won) => selected.recent.claimed(won, uidnext),
+                Err(e) => tracing::debug!(error = %e, "claiming recent messages failed"),
+            }
+        }
+        let recent_after = selected.recent.count(&selected.index);
+        if recent_after != recent_before {
+            self.out
+                .line(format!("* {recent_after} RECENT\r\n").as_bytes());
         }
         Ok(())
     }

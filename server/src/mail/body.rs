@@ -72,7 +72,8 @@ impl BodyWriter {
         if let Err(e) = self.store.blob_put(&key, Bytes::from(chunk)).await {
             // Only this writer writes this key: an object of the right size there means the
             // answer was lost, not the write.
-            if self.store.blob_head(&key).await.ok().flatten() != Some(len) {
+            let head = super::read_retrying(|| self.store.blob_head(&key)).await;
+            if head.ok().flatten() != Some(len) {
                 return Err(e.into());
             }
         }

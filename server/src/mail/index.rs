@@ -253,6 +253,68 @@ impl Index {
     }
 }
 
+/// The messages that are \Recent in one session (RFC 3501 2.3.2): UIDs `first..end`. A few bytes
+/// per session, not a set: a session that SELECTs claims the UIDs from the mailbox's recent
+/// watermark to its UIDNEXT, and then, while it stays selected, the messages that arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recent {
+    /// First recent UID.
+    pub first: u32,
+    /// Just past the last recent UID (`u32::MAX`: every later UID, for a read-only session).
+    pub end: u32,
+    /// UIDs below this were offered to this session already: claimed by it, or by another.
+    pub claimed_to: u32,
+}
+
+impl Recent {
+    /// No message is recent; claims start at `uidnext`.
+    pub fn none(uidnext: u32) -> Recent {
+        Recent {
+            first: uidnext,
+            end: uidnext,
+            claimed_to: uidnext,
+        }
+    }
+
+    /// An EXAMINE session: what no session has claimed is recent, and nothing is claimed.
+    pub fn read_only(watermark: u32) -> Recent {
+        Recent {
+            first: watermark,
+            end: u32::MAX,
+            claimed_to: u32::MAX,
+        }
+    }
+
+    /// Whether the message of this UID is recent in the session.
+    pub fn contains(&self, uid: u32) -> bool {
+        (self.first..self.end).contains(&uid)
+    }
+
+    /// How many messages of `index` are recent in the session.
+    pub fn count(&self, index: &Index) -> u32 {
+        index
+            .entries
+            .iter()
+            .filter(|e| self.contains(e.uid))
+            .count() as u32
+    }
+
+    /// Folds in the outcome of a claim of the UIDs below `upto`: `won` is what this session got
+    /// (empty when another session got them). A range that does not follow on from the recent
+    /// range is kept only when the recent range is empty: one range per session.
+    pub fn claimed(&mut self, won: std::ops::Range<u32>, upto: u32) {
+        self.claimed_to = self.claimed_to.max(upto);
+        if won.is_empty() {
+            return;
+        }
+        if self.first == self.end {
+            (self.first, self.end) = (won.start, won.end);
+        } else if won.start == self.end {
+            self.end = won.end;
+        }
+    }
+}
+
 /// What an operation changed, as a client sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -328,6 +390,23 @@ mod tests {
         });
         assert_eq!(change, Change::Flags(1));
         assert_eq!(index.entries[0].modseq, 2);
+    }
+
+    #[test]
+    fn recent_ranges_grow_only_contiguously() {
+        let mut r = Recent::none(5);
+        r.claimed(5..8, 8);
+        assert!(r.contains(5) && r.contains(7) && !r.contains(8) && !r.contains(4));
+        r.claimed(8..10, 10);
+        assert_eq!((r.first, r.end, r.claimed_to), (5, 10, 10));
+        // Another session claimed 10..12: this session's later win is not contiguous.
+        r.claimed(12..13, 13);
+        assert_eq!((r.first, r.end, r.claimed_to), (5, 10, 13));
+        let mut lost = Recent::none(3);
+        lost.claimed(3..3, 6);
+        lost.claimed(6..9, 9);
+        assert_eq!((lost.first, lost.end), (6, 9));
+        assert!(Recent::read_only(4).contains(1_000_000));
     }
 
     #[test]

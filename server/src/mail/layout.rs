@@ -51,14 +51,25 @@ pub fn deliveries_partition(user: &str) -> String {
     format!("{user}:deliveries")
 }
 
-/// K2V row bumped on every delivery, watched by sessions idling on INBOX.
-pub fn deliveries_watch_row(user: &str) -> (String, String) {
-    (format!("{user}:watch"), "deliveries".to_string())
+/// K2V partition holding every watch row of the bucket, so that one PollRange per server instance
+/// watches every mailbox its sessions idle on (a PollItem per mailbox would cost a connection each).
+pub const WATCH_PARTITION: &str = "watch";
+
+/// Sort key (in [`WATCH_PARTITION`]) of the row bumped on every delivery, watched by sessions idling
+/// on INBOX.
+pub fn deliveries_watch_key(user: &str) -> String {
+    format!("{user}:deliveries")
 }
 
-/// K2V row bumped on every change of a mailbox, watched with PollItem for new-mail notification.
-pub fn watch_row(user: &str, mailbox: &[u8; 16]) -> (String, String) {
-    (format!("{user}:watch"), hex_id(mailbox))
+/// Sort key (in [`WATCH_PARTITION`]) of the row bumped on every change of a mailbox.
+pub fn watch_key(user: &str, mailbox: &[u8; 16]) -> String {
+    format!("{user}:{}", hex_id(mailbox))
+}
+
+/// K2V row of a mailbox's sealed recent watermark: the first UID that no session has claimed as
+/// \Recent. Kept in the mailbox's own metadata partition, apart from its log.
+pub fn recent_row(user: &str, mailbox: &[u8; 16]) -> (String, &'static str) {
+    (format!("{user}:mailbox:{}", hex_id(mailbox)), "recent")
 }
 
 /// S3 key of chunk `index` of a message body.

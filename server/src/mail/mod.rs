@@ -118,6 +118,15 @@ pub struct Delivery {
     pub record: MessageRecord,
 }
 
+/// A mailbox's recent watermark as stored, sealed, in its [`layout::recent_row`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct RecentMark {
+    /// The first UID that no session has claimed as \Recent.
+    next_uid: u32,
+    /// Random id of the claim that wrote it, so that a session tells its own write from another's.
+    claim: [u8; 16],
+}
+
 /// Hands out log sort keys that increase within this server instance: `{ms:016x}{node:08x}`.
 pub struct LogClock {
     node: u32,
@@ -152,6 +161,49 @@ impl LogClock {
     }
 }
 
+/// Attempts of a storage read that checks whether a write whose answer failed was applied (and
+/// of a body chunk read): a check that fails too would turn an applied write into a NO, which the
+/// client retries into a duplicate.
+const CHECK_ATTEMPTS: u32 = 5;
+/// Pause before the second check attempt; each further one waits this much longer.
+const CHECK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Runs an idempotent storage read, again after a transient failure, [`CHECK_ATTEMPTS`] times at most.
+pub(crate) async fn read_retrying<T, F, Fut>(mut read: F) -> Result<T, StorageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StorageError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match read().await {
+            Err(e) if e.is_transient() && attempt < CHECK_ATTEMPTS => {
+                tokio::time::sleep(CHECK_PAUSE * attempt).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Inserts a row; when the store answers with an error, reads the row back and counts the write
+/// as done if `value` (sealed, so unique) is there: the answer was lost, not the write.
+pub(crate) async fn insert_checked(
+    store: &Store,
+    pk: &str,
+    sk: &str,
+    ct: Option<&CausalityToken>,
+    value: Bytes,
+) -> Result<(), StorageError> {
+    match store.row_insert(pk, sk, ct, value.clone()).await {
+        Ok(()) => Ok(()),
+        Err(e) => match read_retrying(|| store.row_read(pk, sk)).await {
+            Ok(Some(row)) if row.values.iter().flatten().any(|v| *v == value) => Ok(()),
+            _ => Err(e),
+        },
+    }
+}
+
 /// Rows read per request when folding a log.
 const LOG_PAGE: u32 = 256;
 
@@ -159,7 +211,6 @@ const LOG_PAGE: u32 = 256;
 #[derive(Clone)]
 pub struct UserStore {
     store: Store,
-    env: Env,
     user: Arc<str>,
     key: SecretKey,
     clock: Arc<LogClock>,
@@ -189,10 +240,9 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 impl UserStore {
     /// The store of user `user` (its hashed id), with its unwrapped secret key.
-    pub fn new(store: Store, env: Env, user: &str, key: SecretKey, clock: Arc<LogClock>) -> Self {
+    pub fn new(store: Store, user: &str, key: SecretKey, clock: Arc<LogClock>) -> Self {
         UserStore {
             store,
-            env,
             user: user.into(),
             key,
             clock,
@@ -209,13 +259,13 @@ impl UserStore {
         &self.store
     }
 
-    /// The environment.
+    /// The environment (the store's: one per server, not a copy per session).
     pub fn env(&self) -> &Env {
-        &self.env
+        self.store.env()
     }
 
     pub(crate) fn seal(&self, pk: &str, sk: &str, plain: &[u8]) -> Bytes {
-        Bytes::from(self.key.seal(&self.env, &context(pk, sk), plain))
+        Bytes::from(self.key.seal(self.env(), &context(pk, sk), plain))
     }
 
     pub(crate) fn open(&self, pk: &str, sk: &str, sealed: &[u8]) -> Result<Vec<u8>, MailError> {
@@ -285,9 +335,9 @@ impl UserStore {
     }
 
     fn new_entry(&self) -> MailboxEntry {
-        let uidvalidity = u32::from_be_bytes(self.env.random()) | 1;
+        let uidvalidity = u32::from_be_bytes(self.env().random()) | 1;
         MailboxEntry {
-            id: self.env.random(),
+            id: self.env().random(),
             uidvalidity,
             subscribed: true,
             special_use: None,
@@ -395,13 +445,7 @@ impl UserStore {
         ct: Option<&CausalityToken>,
         value: Bytes,
     ) -> Result<(), MailError> {
-        match self.store.row_insert(pk, sk, ct, value.clone()).await {
-            Ok(()) => Ok(()),
-            Err(e) => match self.store.row_read(pk, sk).await {
-                Ok(Some(row)) if row.values.iter().flatten().any(|v| *v == value) => Ok(()),
-                _ => Err(e.into()),
-            },
-        }
+        Ok(insert_checked(&self.store, pk, sk, ct, value).await?)
     }
 
     /// Writes several operations to a mailbox's log in one request, in order, after `after`.
@@ -415,7 +459,7 @@ impl UserStore {
         let mut items = Vec::with_capacity(ops.len());
         let mut last: Option<String> = after.map(str::to_string);
         for op in ops {
-            let sk = self.clock.next(&self.env, last.as_deref());
+            let sk = self.clock.next(self.env(), last.as_deref());
             let value = self.seal(&pk, &sk, &encode(op));
             items.push(RowInsert {
                 pk: pk.clone(),
@@ -436,7 +480,7 @@ impl UserStore {
                 end: Some(format!("{}\0", last.sk)),
                 ..RowQuery::default()
             };
-            match self.store.rows_read(&query).await {
+            match read_retrying(|| self.store.rows_read(&query)).await {
                 Ok(page) if page.items.len() == items.len() && page.next_start.is_none() => {
                     return Ok(())
                 }
@@ -454,7 +498,7 @@ impl UserStore {
         after: Option<&str>,
     ) -> Result<String, MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
-        let sk = self.clock.next(&self.env, after);
+        let sk = self.clock.next(self.env(), after);
         let sealed = self.seal(&pk, &sk, &encode(op));
         self.insert_verified(&pk, &sk, None, sealed).await?;
         Ok(sk)
@@ -552,9 +596,7 @@ impl UserStore {
     pub async fn record(&self, message: &[u8; 16]) -> Result<MessageRecord, MailError> {
         let pk = layout::meta_partition(&self.user);
         let sk = layout::hex_id(message);
-        let row = self
-            .store
-            .row_read(&pk, &sk)
+        let row = read_retrying(|| self.store.row_read(&pk, &sk))
             .await?
             .ok_or(MailError::Storage(StorageError::NoSuchKey))?;
         let value = row
@@ -570,7 +612,7 @@ impl UserStore {
     pub fn body_writer(&self, message: [u8; 16], chunk_bytes: usize) -> body::BodyWriter {
         body::BodyWriter::new(
             self.store.clone(),
-            self.env.clone(),
+            self.env().clone(),
             self.user.to_string(),
             message,
             chunk_bytes,
@@ -612,9 +654,78 @@ impl UserStore {
                 self.log_append(inbox, &op, after).await?;
                 imported += 1;
             }
-            self.store.row_delete(&pk, &item.sk, &item.ct).await?;
+            // A delete whose answer was lost must not leave the delivery to be imported again
+            // after its message was expunged: check that the row is gone before failing.
+            if let Err(e) = self.store.row_delete(&pk, &item.sk, &item.ct).await {
+                match read_retrying(|| self.store.row_read(&pk, &item.sk)).await {
+                    Ok(None) => {}
+                    Ok(Some(row)) if row.values.iter().all(Option::is_none) => {}
+                    _ => return Err(e.into()),
+                }
+            }
         }
         Ok(imported)
+    }
+
+    /// The recent watermark of a mailbox (1 when no session ever claimed any) and the row's token.
+    async fn read_recent(
+        &self,
+        mailbox: &MailboxEntry,
+    ) -> Result<(u32, Option<CausalityToken>), MailError> {
+        let (pk, sk) = layout::recent_row(&self.user, &mailbox.id);
+        let Some(row) = self.store.row_read(&pk, sk).await? else {
+            return Ok((1, None));
+        };
+        // Concurrent claims leave several values: the watermark is the highest.
+        let mut watermark = 1;
+        for value in row.values.iter().flatten() {
+            let mark: RecentMark = decode("recent watermark", &self.open(&pk, sk, value)?)?;
+            watermark = watermark.max(mark.next_uid);
+        }
+        Ok((watermark, Some(row.ct)))
+    }
+
+    /// The first UID of `mailbox` that no session has claimed as \Recent: messages from it on are
+    /// recent for the next session that SELECTs the mailbox.
+    pub async fn recent_watermark(&self, mailbox: &MailboxEntry) -> Result<u32, MailError> {
+        Ok(self.read_recent(mailbox).await?.0)
+    }
+
+    /// Claims as \Recent, for the calling session, the UIDs from the mailbox's recent watermark up
+    /// to `upto` (excluded), moving the watermark to `upto`; returns the UIDs won (maybe none).
+    ///
+    /// The write carries the causality token of the read, so two sessions claiming at once leave
+    /// two concurrent values. Each reads the row back and has won only if its own value is alone
+    /// there: whichever wrote second sees both, so no UID is ever recent in two sessions (in a
+    /// close race both may lose, and those UIDs are recent in none).
+    pub async fn claim_recent(
+        &self,
+        mailbox: &MailboxEntry,
+        upto: u32,
+    ) -> Result<std::ops::Range<u32>, MailError> {
+        let (watermark, token) = self.read_recent(mailbox).await?;
+        if watermark >= upto {
+            return Ok(upto..upto);
+        }
+        let (pk, sk) = layout::recent_row(&self.user, &mailbox.id);
+        let mark = RecentMark {
+            next_uid: upto,
+            claim: self.env().random(),
+        };
+        let sealed = self.seal(&pk, sk, &encode(&mark));
+        self.store
+            .row_insert(&pk, sk, token.as_ref(), sealed)
+            .await?;
+        let alone = match self.store.row_read(&pk, sk).await? {
+            Some(row) => match row.values.as_slice() {
+                [Some(value)] => {
+                    decode::<RecentMark>("recent watermark", &self.open(&pk, sk, value)?)? == mark
+                }
+                _ => false,
+            },
+            None => false,
+        };
+        Ok(if alone { watermark..upto } else { upto..upto })
     }
 
     /// Reads and decrypts chunk `index` of a body.
@@ -626,7 +737,9 @@ impl UserStore {
     ) -> Result<Vec<u8>, MailError> {
         let _ = message;
         let key = layout::body_chunk_key(&self.user, &body.id, index);
-        let mut buf = self.store.blob_get(&key, None).await?.to_vec();
+        let mut buf = read_retrying(|| self.store.blob_get(&key, None))
+            .await?
+            .to_vec();
         let last = index + 1 == body.chunks();
         SecretKey::from_bytes(body.key)
             .body_stream(&body.prefix)
@@ -636,13 +749,8 @@ impl UserStore {
 
     /// Bumps the mailbox's watch row so that watchers wake up.
     pub async fn notify(&self, mailbox: &MailboxEntry) -> Result<(), MailError> {
-        let (pk, sk) = layout::watch_row(&self.user, &mailbox.id);
-        let stamp: [u8; 8] = self.env.random();
-        let token = self.store.row_read(&pk, &sk).await?.map(|r| r.ct);
-        self.store
-            .row_insert(&pk, &sk, token.as_ref(), Bytes::copy_from_slice(&stamp))
-            .await?;
-        Ok(())
+        let key = layout::watch_key(&self.user, &mailbox.id);
+        Ok(crate::watch::bump(&self.store, self.env(), &key).await?)
     }
 
     /// Inserts rows in one batch (used to write several log operations at once).

@@ -25,9 +25,11 @@
 //!   further parts keep only their media type and encoding, and `truncated` is set.
 
 mod address;
+pub mod decode;
 mod header;
 mod scanner;
 mod structure;
+pub mod text;
 
 pub use scanner::Scanner;
 

@@ -38,6 +38,9 @@ pub struct Scanner {
     block_kept: usize,
     /// Newline length (0, 1 or 2) of the last header line of the current block.
     prev_header_nl: u64,
+    /// Newline length of the blank line that ended the innermost header, while the line after it
+    /// is read (0 otherwise): if that line is a boundary, the blank line belongs to the boundary.
+    eoh_nl: u64,
     header: Vec<u8>,
     header_complete: bool,
     meta_budget: usize,
@@ -132,6 +135,7 @@ impl Scanner {
             field_open: false,
             block_kept: 0,
             prev_header_nl: 0,
+            eoh_nl: 0,
             header: Vec::new(),
             header_complete: true,
             meta_budget: META_BYTES_MAX,
@@ -354,6 +358,7 @@ impl Scanner {
         self.pos += 1;
         self.lf += 1;
         self.line.fresh = true;
+        self.eoh_nl = 0;
         match self.line.class {
             Class::Field => {
                 if nl == 2
@@ -365,7 +370,12 @@ impl Scanner {
                 }
                 self.prev_header_nl = nl;
             }
-            Class::BlankEndOfHeader => self.end_of_header(self.pos, self.lf, true),
+            Class::BlankEndOfHeader => {
+                self.end_of_header(self.pos, self.lf, true);
+                if matches!(self.mode, Mode::Body { .. }) {
+                    self.eoh_nl = nl;
+                }
+            }
             Class::Plain => self.mode = Mode::Body { prev_nl: nl },
             Class::Rest => self.after_boundary_line(),
             Class::Undecided => unreachable!("decide() always classifies the line"),
@@ -597,6 +607,13 @@ impl Scanner {
         let end = self.line.start - prev_nl;
         let lf_end = self.lf - u64::from(prev_nl > 0);
         let owner = self.boundaries[idx].owner;
+        if self.eoh_nl > 0 && prev_nl == 0 && owner != self.frames.len() - 1 {
+            // Dovecot's parser: the body is empty and the blank line that ended the header is the
+            // line break before the boundary, so it leaves the header (BODY[n.MIME] / n.HEADER end
+            // without it); the enclosing parts keep it in their bodies.
+            let at = self.line.start - self.eoh_nl;
+            self.close_frame(at, self.lf - 1);
+        }
         while self.frames.len() - 1 > owner {
             self.close_frame(end, lf_end);
         }
@@ -733,6 +750,19 @@ mod tests {
         let part = &children(&meta)[0];
         assert_eq!(part.body_end - part.body_start, 6);
         assert_eq!(part.lines, 1);
+    }
+
+    #[test]
+    fn blank_line_before_a_parent_boundary_leaves_an_empty_parts_header() {
+        let msg = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n--b\r\nX: y\r\n\r\n\r\n--b--\r\n";
+        let meta = scan(msg);
+        let (first, second) = (&children(&meta)[0], &children(&meta)[1]);
+        let mime = |p: &Part| &msg[p.header_start as usize..p.body_start as usize];
+        assert_eq!(mime(first), b"Content-Type: text/plain\r\n");
+        assert_eq!((first.body_start, first.lines), (first.body_end, 0));
+        // An empty body followed by the boundary's own line break: the blank line stays.
+        assert_eq!(mime(second), b"X: y\r\n\r\n");
+        assert_eq!(second.body_start, second.body_end);
     }
 
     #[test]

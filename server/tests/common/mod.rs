@@ -82,7 +82,7 @@ pub async fn start_with(
     tokio::spawn(async move {
         while let Ok((io, peer)) = imap.accept().await {
             let server = imap_server.clone();
-            tokio::spawn(async move { server.serve_imap(io, peer).await });
+            tokio::spawn(server.serve_imap(io, peer));
         }
     });
     tokio::spawn(async move {
