@@ -15,7 +15,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU16, AtomicU64, AtomicU8, Ordering};
 
 use serde::Serialize;
 use stats_alloc::StatsAlloc;
@@ -71,6 +71,64 @@ impl Slot {
 
 static SLOTS: [Slot; ACCOUNTS_MAX] = [const { Slot::new() }; ACCOUNTS_MAX];
 
+/// Diagnostics: live blocks by exact size (the last class holds every larger block) of one traced
+/// account, so that a live-bytes figure can be broken down by what holds it. 0 traces nothing.
+static TRACED: AtomicU16 = AtomicU16::new(0);
+const SIZE_CLASSES: usize = 16_385;
+static LIVE_BY_SIZE: [AtomicI64; SIZE_CLASSES] = [const { AtomicI64::new(0) }; SIZE_CLASSES];
+
+fn trace(owner: u16, size: usize, delta: i64) {
+    if owner != 0 && TRACED.load(Ordering::Relaxed) == owner {
+        LIVE_BY_SIZE[size.min(SIZE_CLASSES - 1)].fetch_add(delta, Ordering::Relaxed);
+        if delta > 0 && size == BACKTRACE_SIZE.load(Ordering::Relaxed) {
+            print_backtrace(size);
+        }
+    }
+}
+
+/// Diagnostics: allocations of this exact size by the traced account print where they come from.
+static BACKTRACE_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static BACKTRACES_LEFT: AtomicU64 = AtomicU64::new(40);
+
+thread_local! {
+    static IN_BACKTRACE: Cell<bool> = const { Cell::new(false) };
+}
+
+fn print_backtrace(size: usize) {
+    if IN_BACKTRACE.with(Cell::get) || BACKTRACES_LEFT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    BACKTRACES_LEFT.fetch_sub(1, Ordering::Relaxed);
+    IN_BACKTRACE.with(|c| c.set(true));
+    let trace = std::backtrace::Backtrace::force_capture();
+    eprintln!("allocation of {size} B:\n{trace}");
+    IN_BACKTRACE.with(|c| c.set(false));
+}
+
+/// Prints where the next few allocations of `size` bytes by the traced account come from.
+pub fn backtrace_size(size: usize) {
+    BACKTRACE_SIZE.store(size, Ordering::Relaxed);
+}
+
+/// Starts counting the live blocks of account `id` by size (blocks allocated before are not seen).
+pub fn trace_sizes(id: u16) {
+    for class in &LIVE_BY_SIZE {
+        class.store(0, Ordering::Relaxed);
+    }
+    TRACED.store(id, Ordering::Relaxed);
+}
+
+/// Blocks allocated since [`trace_sizes`] and still live, as `(size, count)` with count != 0; the
+/// size 16,384 stands for every block of that size or more.
+pub fn live_sizes() -> Vec<(usize, i64)> {
+    LIVE_BY_SIZE
+        .iter()
+        .enumerate()
+        .map(|(size, n)| (size, n.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n != 0)
+        .collect()
+}
+
 /// Slot states: free to reserve, in use by an [`Account`], or retired because blocks it owns were
 /// still live when its account was dropped (reusing it would credit those frees to a stranger).
 const FREE: u8 = 0;
@@ -120,6 +178,7 @@ impl CountingAlloc {
         // bytes before `user` are inside the block and aligned for a u16.
         (user.sub(2) as *mut u16).write(owner);
         SLOTS[owner as usize].charge(layout.size() as u64);
+        trace(owner, layout.size(), 1);
         user
     }
 }
@@ -146,6 +205,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // SAFETY: `ptr` came from `alloc` with this layout, which wrote the owner before it.
         let owner = (ptr.sub(2) as *const u16).read();
         SLOTS[owner as usize].credit(layout.size() as u64);
+        trace(owner, layout.size(), -1);
         let outer = outer_layout(&layout).expect("this layout was accepted when allocating");
         INNER.dealloc(ptr.sub(header), outer);
     }
@@ -168,9 +228,11 @@ unsafe impl GlobalAlloc for CountingAlloc {
         // charged to the current account, which becomes the owner.
         let owner = (user.sub(2) as *const u16).read();
         SLOTS[owner as usize].credit(layout.size() as u64);
+        trace(owner, layout.size(), -1);
         let now = current();
         (user.sub(2) as *mut u16).write(now);
         SLOTS[now as usize].charge(new_size as u64);
+        trace(now, new_size, 1);
         user
     }
 }

@@ -276,6 +276,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         self.command_expect(command, Status::Ok).await
     }
 
+    /// Sends `command` and reads up to its completion, taking OK or NO as expected: for commands whose
+    /// NO the caller handles, e.g. a LOGIN refused for now with `[UNAVAILABLE]`.
+    pub async fn command_ok_or_no(&mut self, command: &str) -> Result<Reply, ClientError> {
+        let tag = self.tag();
+        let started = tokio::time::Instant::now();
+        self.stats.commands += 1;
+        let line = format!("{tag} {command}\r\n");
+        let result = self
+            .send_and_complete(&tag, command, line.as_bytes(), None)
+            .await;
+        let expected = match &result {
+            Ok(reply) if reply.status == Some(Status::No) => Status::No,
+            _ => Status::Ok,
+        };
+        self.finish(command, expected, started, result)
+    }
+
     /// Sends `command` and reads up to its completion, expecting `expected`.
     pub async fn command_expect(
         &mut self,

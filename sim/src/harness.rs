@@ -5,10 +5,19 @@
 //! 143 and LMTP on 24, its storage client connecting to `fakes3` over turmoil TCP, its clock
 //! reading simulated time from a fixed epoch and its entropy seeded from the root seed. Every
 //! subsystem's seed is drawn, in a fixed order, from a ChaCha RNG seeded with the root seed.
+//!
+//! Fault scenarios add to this: more server hosts on the same store ([`Harness::add_server`]),
+//! and host faults (crash, restart, partition, repair) that clients request through
+//! [`Controls`] and that [`Harness::run_controlled`] applies between two simulation steps.
+//! A restarted server draws fresh entropy (a new stream of its seed per boot), as a real one
+//! would from the operating system.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -67,6 +76,12 @@ pub struct SimConfig {
     pub storage_max_idle_connections: usize,
     /// turmoil's TCP buffer capacity in segments, also each listener's accept backlog. Default 64.
     pub tcp_capacity: usize,
+    /// Whether the server's storage connections report vectored writes and count their connection
+    /// attempts ([`ConnectCounts`]). tokio's `TcpStream` reports vectored writes, turmoil's does not;
+    /// without them hyper copies every request body into a write buffer that keeps the size of the
+    /// largest one (one 64 KiB body chunk per pooled S3 connection). Default false: the budgets
+    /// were measured without.
+    pub storage_io_vectored: bool,
 }
 
 impl Default for SimConfig {
@@ -83,6 +98,7 @@ impl Default for SimConfig {
             storage_max_in_flight: 16,
             storage_max_idle_connections: 4,
             tcp_capacity: 64,
+            storage_io_vectored: false,
         }
     }
 }
@@ -185,6 +201,105 @@ pub struct RunFigures {
 /// Opens turmoil TCP connections (the server's outbound connections in the simulation).
 pub struct TurmoilConnector;
 
+/// A server host's outbound connection attempts (see [`SimConfig::storage_io_vectored`]).
+/// turmoil 0.7.2 keeps the socket of a connection attempt that fails (its SYN dropped by a
+/// partition) or is given up (a timeout) in the host's socket table for the rest of the run, on
+/// the host's account: `started - connected` counts those.
+#[derive(Debug, Default)]
+pub struct ConnectCounts {
+    started: std::sync::atomic::AtomicU64,
+    connected: std::sync::atomic::AtomicU64,
+}
+
+impl ConnectCounts {
+    /// Connection attempts made.
+    pub fn started(&self) -> u64 {
+        self.started.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Connection attempts that succeeded.
+    pub fn connected(&self) -> u64 {
+        self.connected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Attempts that failed or were given up: sockets turmoil never frees.
+    pub fn abandoned(&self) -> u64 {
+        self.started().saturating_sub(self.connected())
+    }
+}
+
+/// Opens turmoil TCP connections that report vectored writes, as tokio's `TcpStream` does, and
+/// counts the attempts.
+pub struct VectoredConnector {
+    counts: Arc<ConnectCounts>,
+}
+
+impl Connector for VectoredConnector {
+    fn connect<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<BoxIo>> {
+        Box::pin(async move {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.counts.started.fetch_add(1, Relaxed);
+            let stream = TcpStream::connect(addr).await?;
+            self.counts.connected.fetch_add(1, Relaxed);
+            Ok(Box::new(Vectored(stream)) as BoxIo)
+        })
+    }
+}
+
+/// A turmoil stream whose writer says it takes vectored writes (it writes the first non-empty
+/// buffer of each, which a writer may).
+struct Vectored(TcpStream);
+
+impl tokio::io::AsyncRead for Vectored {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Vectored {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        std::pin::Pin::new(&mut self.0).poll_write(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 impl Connector for TurmoilConnector {
     fn connect<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<BoxIo>> {
         Box::pin(async move {
@@ -209,6 +324,100 @@ impl Clock for SimClock {
     }
 }
 
+/// A host-level fault, applied by [`Harness::run_controlled`] between two simulation steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostFault {
+    /// Crash the host: its runtime and every task it runs are dropped, its sockets closed.
+    Crash(String),
+    /// Restart the host's software from its closure (a crashed host comes back up).
+    Bounce(String),
+    /// Drop every message between the two hosts (turmoil partition; TCP does not retransmit).
+    Partition(String, String),
+    /// Deliver messages between the two hosts again.
+    Repair(String, String),
+}
+
+/// A fault to apply as soon as the fake store has routed `requests` requests of `op` in total
+/// (e.g. "crash the server once its 8th body chunk of this APPEND reached the store").
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    /// The operation counted (fakes3's per-operation request counter).
+    pub op: fakes3::Op,
+    /// The count at which the fault fires.
+    pub requests: u64,
+    /// The fault.
+    pub fault: HostFault,
+}
+
+#[derive(Default)]
+struct ControlState {
+    queue: VecDeque<HostFault>,
+    triggers: Vec<Trigger>,
+    applied: Vec<(u64, HostFault)>,
+}
+
+/// The clients' handle on host faults (the simulation is single-threaded: a shared cell).
+/// Requests are applied after the current step; armed triggers are checked after every step.
+#[derive(Clone, Default)]
+pub struct Controls(Rc<RefCell<ControlState>>);
+
+impl Controls {
+    /// Applies `fault` after the current simulation step.
+    pub fn request(&self, fault: HostFault) {
+        self.0.borrow_mut().queue.push_back(fault);
+    }
+
+    /// Arms `trigger`.
+    pub fn arm(&self, trigger: Trigger) {
+        self.0.borrow_mut().triggers.push(trigger);
+    }
+
+    /// Whether a trigger is still waiting to fire.
+    pub fn armed(&self) -> bool {
+        !self.0.borrow().triggers.is_empty()
+    }
+
+    /// Disarms every trigger that has not fired.
+    pub fn disarm(&self) {
+        self.0.borrow_mut().triggers.clear();
+    }
+
+    /// The faults applied so far, with the simulated time (ms since the run began) of each.
+    pub fn applied(&self) -> Vec<(u64, HostFault)> {
+        self.0.borrow().applied.clone()
+    }
+
+    /// How many faults were applied so far.
+    pub fn applied_count(&self) -> usize {
+        self.0.borrow().applied.len()
+    }
+
+    /// Whether a request or a fired trigger is waiting to be applied.
+    fn pending(&self) -> bool {
+        let state = self.0.borrow();
+        !state.queue.is_empty() || !state.triggers.is_empty()
+    }
+}
+
+/// An extra server host on the same store (see [`Harness::add_server`]).
+struct ExtraServer {
+    name: String,
+    account: Account,
+    connects: Option<Arc<ConnectCounts>>,
+}
+
+/// The entropy seed of server host number `host` (0 = `imap`) at its `boot`-th start: the
+/// derived seed itself for the first start of `imap` (the figures of every scenario depend on
+/// it), a separate ChaCha stream of it otherwise.
+pub fn server_entropy_seed(base: u64, host: u32, boot: u32) -> u64 {
+    if host == 0 && boot == 0 {
+        return base;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(base);
+    rng.set_stream((u64::from(host) << 32) | u64::from(boot));
+    rng.next_u64()
+}
+
 /// A simulation under construction, then run.
 pub struct Harness {
     // Field order is drop order: the simulation (and everything its hosts hold) goes first,
@@ -217,6 +426,10 @@ pub struct Harness {
     fake: fakes3::FakeS3,
     hosts: HostAccounts,
     accounts: Accounts,
+    extra_servers: Vec<ExtraServer>,
+    imap_connects: Option<Arc<ConnectCounts>>,
+    server_config: ServerConfig,
+    controls: Controls,
     seeds: Seeds,
     config: SimConfig,
 }
@@ -279,9 +492,21 @@ impl Harness {
 
         let host_fake = fake.clone();
         sim.host(FAKES3_HOST, move || fakes3_host(host_fake.clone()));
+        let host_config = server_config.clone();
         let entropy_seed = seeds.server_entropy;
+        let boots = Cell::new(0u32);
+        let imap_connects = config
+            .storage_io_vectored
+            .then(|| Arc::new(ConnectCounts::default()));
+        let connects = imap_connects.clone();
         sim.host(IMAP_HOST, move || {
-            imap_host(server_config.clone(), entropy_seed)
+            let boot = boots.get();
+            boots.set(boot.saturating_add(1));
+            imap_host(
+                host_config.clone(),
+                server_entropy_seed(entropy_seed, 0, boot),
+                connects.clone(),
+            )
         });
 
         Ok(Harness {
@@ -289,9 +514,85 @@ impl Harness {
             fake,
             hosts,
             accounts,
+            extra_servers: Vec::new(),
+            imap_connects,
+            server_config,
+            controls: Controls::default(),
             seeds,
             config,
         })
+    }
+
+    /// Adds another server host named `name` on the same store, with the same users, its own
+    /// allocation account and its own entropy (fault scenarios: two instances serving one user).
+    pub fn add_server(&mut self, name: &str) -> Result<&Account, HarnessError> {
+        if name == IMAP_HOST
+            || name == FAKES3_HOST
+            || self.extra_servers.iter().any(|s| s.name == name)
+        {
+            return Err(HarnessError::InvalidConfig(format!(
+                "host name {name} is taken"
+            )));
+        }
+        let account = Account::new(name.to_string())?;
+        self.hosts.register(name, &account);
+        let host = u32::try_from(self.extra_servers.len() + 1)
+            .map_err(|_| HarnessError::InvalidConfig("too many server hosts".into()))?;
+        let config = self.server_config.clone();
+        let base = self.seeds.server_entropy;
+        let boots = Cell::new(0u32);
+        let connects = self
+            .config
+            .storage_io_vectored
+            .then(|| Arc::new(ConnectCounts::default()));
+        let host_connects = connects.clone();
+        self.sim.host(name, move || {
+            let boot = boots.get();
+            boots.set(boot.saturating_add(1));
+            imap_host(
+                config.clone(),
+                server_entropy_seed(base, host, boot),
+                host_connects.clone(),
+            )
+        });
+        self.extra_servers.push(ExtraServer {
+            name: name.to_string(),
+            account,
+            connects,
+        });
+        Ok(&self
+            .extra_servers
+            .last()
+            .expect("pushed just above")
+            .account)
+    }
+
+    /// The allocation account of server host `name` (`imap` or one added by [`Harness::add_server`]).
+    pub fn server_account(&self, name: &str) -> Option<&Account> {
+        if name == IMAP_HOST {
+            return Some(&self.accounts.imap);
+        }
+        self.extra_servers
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.account)
+    }
+
+    /// The outbound connection attempts of server host `name`, when
+    /// [`SimConfig::storage_io_vectored`] is on.
+    pub fn connect_counts(&self, name: &str) -> Option<Arc<ConnectCounts>> {
+        if name == IMAP_HOST {
+            return self.imap_connects.clone();
+        }
+        self.extra_servers
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.connects.clone())
+    }
+
+    /// The handle clients request host faults through (applied by [`Harness::run_controlled`]).
+    pub fn controls(&self) -> Controls {
+        self.controls.clone()
     }
 
     /// The seeds derived from the root seed.
@@ -354,6 +655,76 @@ impl Harness {
     pub fn run(&mut self) -> Result<RunFigures, HarnessError> {
         run_measured(&mut self.sim, &self.hosts, &self.accounts)
     }
+
+    /// [`Harness::run`] stepping the simulation itself, so that the faults clients request
+    /// through [`Controls`] (and armed triggers) are applied between two steps. Extra servers'
+    /// allocations count as accounted.
+    pub fn run_controlled(&mut self) -> Result<RunFigures, HarnessError> {
+        let accounts = &self.accounts;
+        let mut all: Vec<&Account> = vec![
+            &accounts.harness,
+            &accounts.fakes3,
+            &accounts.imap,
+            &accounts.clients,
+        ];
+        all.extend(self.extra_servers.iter().map(|s| &s.account));
+        let counted = |all: &[&Account]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
+        let counted_before = counted(&all);
+        let ops_before = alloc::global_alloc_ops();
+        let result = {
+            let _harness = accounts.harness.enter();
+            let dispatch = tracing::Dispatch::new(self.hosts.subscriber());
+            let (sim, controls, fake) = (&mut self.sim, &self.controls, &self.fake);
+            tracing::dispatcher::with_default(&dispatch, || loop {
+                match sim.step() {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => return Err(e),
+                }
+                if controls.pending() {
+                    apply_controls(sim, controls, fake);
+                }
+            })
+        };
+        let ops = alloc::global_alloc_ops() - ops_before;
+        let counted_during = counted(&all) - counted_before;
+        result.map_err(|e| HarnessError::Sim(e.to_string()))?;
+        Ok(RunFigures {
+            server: accounts.imap.figures(),
+            fakes3: accounts.fakes3.figures(),
+            clients: accounts.clients.figures(),
+            harness: accounts.harness.figures(),
+            sim_elapsed: self.sim.elapsed(),
+            unaccounted_allocs: ops as i64 - counted_during as i64,
+        })
+    }
+}
+
+/// Fires the triggers whose count was reached, then applies every requested fault in order.
+fn apply_controls(sim: &mut turmoil::Sim<'static>, controls: &Controls, fake: &fakes3::FakeS3) {
+    let mut state = controls.0.borrow_mut();
+    if !state.triggers.is_empty() {
+        let requests = fake.stats().requests;
+        let (fired, waiting): (Vec<Trigger>, Vec<Trigger>) = std::mem::take(&mut state.triggers)
+            .into_iter()
+            .partition(|t| requests.get(&t.op).copied().unwrap_or(0) >= t.requests);
+        state.triggers = waiting;
+        state.queue.extend(fired.into_iter().map(|t| t.fault));
+    }
+    let now_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+    while let Some(fault) = state.queue.pop_front() {
+        match &fault {
+            HostFault::Crash(host) => {
+                if sim.is_host_running(host.as_str()) {
+                    sim.crash(host.as_str());
+                }
+            }
+            HostFault::Bounce(host) => sim.bounce(host.as_str()),
+            HostFault::Partition(a, b) => sim.partition(a.as_str(), b.as_str()),
+            HostFault::Repair(a, b) => sim.repair(a.as_str(), b.as_str()),
+        }
+        state.applied.push((now_ms, fault));
+    }
 }
 
 /// Runs `sim` with `hosts` attributed, the harness's own allocations on `accounts.harness`.
@@ -409,9 +780,16 @@ async fn fakes3_host(fake: fakes3::FakeS3) -> turmoil::Result {
 }
 
 /// The server host: IMAP and LMTP listeners, one task per session.
-async fn imap_host(config: ServerConfig, entropy_seed: u64) -> turmoil::Result {
+async fn imap_host(
+    config: ServerConfig,
+    entropy_seed: u64,
+    connects: Option<Arc<ConnectCounts>>,
+) -> turmoil::Result {
     let env = Env {
-        connector: Arc::new(TurmoilConnector),
+        connector: match connects {
+            None => Arc::new(TurmoilConnector),
+            Some(counts) => Arc::new(VectoredConnector { counts }),
+        },
         clock: Arc::new(SimClock { epoch: epoch() }),
         entropy: Arc::new(SeededEntropy::new(entropy_seed)),
     };
@@ -425,13 +803,13 @@ async fn imap_host(config: ServerConfig, entropy_seed: u64) -> turmoil::Result {
             accepted = lmtp.accept() => { let (s, p) = accepted?; (false, s, p) }
         };
         let server = server.clone();
-        tokio::task::spawn_local(async move {
-            if is_imap {
-                server.serve_imap(stream, peer).await
-            } else {
-                server.serve_lmtp(stream, peer).await
-            }
-        });
+        // Two spawns, not one future with both arms: a task's future is as large as its largest
+        // arm, and an idle IMAP session must not carry the size of an LMTP delivery.
+        if is_imap {
+            tokio::task::spawn_local(server.serve_imap(stream, peer));
+        } else {
+            tokio::task::spawn_local(async move { server.serve_lmtp(stream, peer).await });
+        }
     }
 }
 
@@ -445,6 +823,30 @@ mod tests {
         assert_ne!(Seeds::derive(1), Seeds::derive(2));
         let seeds = Seeds::derive(1);
         assert_ne!(seeds.turmoil, seeds.server_entropy);
+    }
+
+    #[test]
+    fn only_the_first_boot_of_the_first_server_uses_the_derived_seed() {
+        let base = Seeds::derive(1).server_entropy;
+        assert_eq!(server_entropy_seed(base, 0, 0), base);
+        let others = [
+            server_entropy_seed(base, 0, 1),
+            server_entropy_seed(base, 1, 0),
+            server_entropy_seed(base, 1, 1),
+        ];
+        for (i, seed) in others.iter().enumerate() {
+            assert_ne!(*seed, base);
+            assert_eq!(
+                *seed,
+                [
+                    server_entropy_seed(base, 0, 1),
+                    server_entropy_seed(base, 1, 0),
+                    server_entropy_seed(base, 1, 1),
+                ][i]
+            );
+        }
+        assert_ne!(others[0], others[1]);
+        assert_ne!(others[1], others[2]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! `imapsim`: list and run the simulation scenarios, write the report, or serve the real server
-//! on loopback with an embedded in-memory store.
+//! `imapsim`: list and run the simulation scenarios, write the report, serve the real server
+//! on loopback with an embedded in-memory store, drive any IMAP server with a workload (`load`),
+//! or compare imapsim with Dovecot (`compare`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,8 +51,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Runs every scenario, prints the table, writes target/imapsim/report/{report.md,figures.json}.
-    Report,
+    /// Runs every scenario (each bounded in wall time), prints the table, writes
+    /// target/imapsim/report/{index.html,report.md,figures.json,plots/*.svg}.
+    Report {
+        /// Wall-time bound of each scenario run, in seconds: a run past it is recorded as failed.
+        #[arg(long, default_value_t = sim::report::RUN_BOUND_S_DEFAULT)]
+        bound_s: u64,
+    },
     /// Runs a scenario with K seeds (1..=K) and prints the worst seed of each figure.
     Explore {
         /// Scenario name.
@@ -69,10 +75,97 @@ enum Command {
         /// The new figures.json.
         new: PathBuf,
     },
+    /// Drives any IMAP server over real TCP with a workload; with --pid, samples its memory.
+    Load(LoadArgs),
+    /// Runs each workload against `imapsim serve` and a private Dovecot; writes a table and plots.
+    Compare(CompareArgs),
+}
+
+/// `imapsim load` options.
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// IMAP server, HOST:PORT.
+    #[arg(long)]
+    imap: String,
+    /// LMTP server, HOST:PORT (idle's new emails; without it they arrive by APPEND).
+    #[arg(long)]
+    lmtp: Option<String>,
+    /// A user, NAME:PASSWORD (repeatable; at least one).
+    #[arg(long = "user", required = true)]
+    users: Vec<String>,
+    /// Workload: trace_replay, append_seq, append_par, idle, fetch_all, fetch_full, fetch_body,
+    /// search_body, copy_move, store_flags.
+    #[arg(long)]
+    workload: String,
+    /// The server's process id: samples VmRSS and CPU of it and its descendants every 50 ms.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Root seed of the emails and the trace workload.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Sessions of the idle workload.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Emails per mailbox [default: 100 per user for append_*, 1 for idle, 1,000 otherwise].
+    #[arg(long)]
+    emails: Option<usize>,
+    /// Replay the trace's sessions up to this many commands [default: all].
+    #[arg(long)]
+    trace_commands: Option<usize>,
+    /// How long a replayed IDLE waits before DONE, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    idle_wait_ms: u64,
+    /// Stop (and fail) after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    max_seconds: u64,
+    /// Allow non-loopback addresses.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Server name in the figures and plot.
+    #[arg(long, default_value = "server")]
+    label: String,
+    /// Output folder for figures.json and memory.svg [default: target/imapsim/load].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// `imapsim compare` options.
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Workloads, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    workloads: Vec<String>,
+    /// Users (user1@imapsim.test ...).
+    #[arg(long, default_value_t = 4)]
+    users: usize,
+    /// Sessions of the idle workload.
+    #[arg(long, default_value_t = 100)]
+    connections: usize,
+    /// Emails per mailbox [default: per workload, as `load`].
+    #[arg(long)]
+    emails: Option<usize>,
+    /// Replay the trace's sessions up to this many commands [default: all].
+    #[arg(long)]
+    trace_commands: Option<usize>,
+    /// Root seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Longest one run may take, in seconds.
+    #[arg(long, default_value_t = 900)]
+    max_seconds: u64,
+    /// Output folder [default: target/imapsim/compare].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Scenarios too slow for the tests: `report` runs them, `record` skips them.
-pub const REPORT_ONLY: &[&str] = &["fetch_body", "idle_10k"];
+pub const REPORT_ONLY: &[&str] = &[
+    "fetch_body",
+    "idle_10k",
+    "scale_select_10k",
+    "scale_fetch_full_10k",
+    "scale_search_10k",
+];
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -96,10 +189,12 @@ fn main() -> ExitCode {
             users,
             config,
         } => serve(imap, lmtp, &users, config),
-        Command::Report => report(&budgets),
+        Command::Report { bound_s } => report(&budgets, bound_s),
         Command::Explore { scenario, seeds } => explore(&scenario, seeds),
         Command::Record => record(&budgets),
         Command::Diff { old, new } => diff(&old, &new),
+        Command::Load(args) => load(args),
+        Command::Compare(args) => compare(args),
     }
 }
 
@@ -295,71 +390,40 @@ fn serve(
     }
 }
 
-/// Scenarios that do not complete today (see the ignored tests in tests/tests/budgets.rs); the
-/// report names them instead of waiting on them.
-const KNOWN_HANGS: [&str; 3] = ["idle_100", "idle_1k", "idle_10k"];
-
-fn report(budgets: &Budgets) -> ExitCode {
-    let scenarios = scenario::all();
-    let mut rows = Vec::new();
-    let mut failed = false;
-    for (i, s) in scenarios.iter().enumerate() {
-        let seed = default_seed(budgets, s.name);
-        if KNOWN_HANGS.contains(&s.name) {
-            eprintln!(
-                "[{}/{}] {} seed {seed}: SKIPPED: does not complete (an IDLE notification is lost from ~100 idle users up; open bug)",
-                i + 1,
-                scenarios.len(),
-                s.name
-            );
-            failed = true;
-            continue;
-        }
-        // Wall time for the progress line only; nothing inside the simulation reads it.
-        let started = std::time::Instant::now();
-        match run_one(budgets, s.name, seed) {
-            Ok((report, budget_ok, _)) => {
-                let verdict = match (budget_ok, report.is_clean()) {
-                    (true, true) => "ok",
-                    (false, _) => "OVER BUDGET",
-                    (true, false) => "WRONG ANSWERS",
-                };
-                eprintln!(
-                    "[{}/{}] {} seed {}: {verdict} ({:.1} s)",
-                    i + 1,
-                    scenarios.len(),
-                    s.name,
-                    seed,
-                    started.elapsed().as_secs_f64()
-                );
-                failed |= !(budget_ok && report.is_clean());
-                rows.push((report, budget_ok));
-            }
-            Err(message) => {
-                eprintln!(
-                    "[{}/{}] {} seed {}: FAILED: {message}",
-                    i + 1,
-                    scenarios.len(),
-                    s.name,
-                    seed
-                );
-                failed = true;
-            }
-        }
-    }
-    print!("{}", sim::report::text_table(&rows));
+fn report(budgets: &Budgets, bound_s: u64) -> ExitCode {
+    // Wall time for stderr only: nothing written to the report reads it.
+    let started = std::time::Instant::now();
+    let entries = sim::report::run_all(
+        scenario::all(),
+        budgets,
+        std::time::Duration::from_secs(bound_s),
+        &mut std::io::stderr(),
+    );
+    print!("{}", sim::report::text_table(&entries));
     let dir = sim::report::output_dir();
-    match sim::report::write(&dir, &rows) {
-        Ok((md, json)) => println!("wrote {} and {}", md.display(), json.display()),
+    match sim::report::write(&dir, &entries) {
+        Ok(written) => println!(
+            "wrote {}, {}, {} and {} plots in {}",
+            written.html.display(),
+            written.markdown.display(),
+            written.figures.display(),
+            written.plots.len(),
+            dir.join("plots").display()
+        ),
         Err(e) => {
-            eprintln!("imapsim: cannot write the report in {}: {e}", dir.display());
+            eprintln!("imapsim: cannot write the report: {e}");
             return ExitCode::FAILURE;
         }
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
+    eprintln!(
+        "report: {} scenario runs in {:.1} s of wall time",
+        entries.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if entries.iter().all(sim::report::Entry::is_ok) {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -450,6 +514,144 @@ fn diff(old: &std::path::Path, new: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         (Err(e), _) | (_, Err(e)) => {
+            eprintln!("imapsim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(args: LoadArgs) -> ExitCode {
+    let workload = match sim::load::Workload::parse(&args.workload) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let users = match args
+        .users
+        .iter()
+        .map(|u| sim::serve::parse_user(u))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(users) => users,
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = sim::load::LoadOptions {
+        imap: args.imap,
+        lmtp: args.lmtp,
+        users,
+        workload,
+        pid: args.pid,
+        seed: args.seed,
+        connections: args.connections,
+        emails: args.emails,
+        trace_commands_max: args.trace_commands,
+        idle_wait_ms: args.idle_wait_ms,
+        max_seconds: args.max_seconds,
+        allow_remote: args.allow_remote,
+        label: args.label,
+    };
+    println!(
+        "SEED={} workload={} imap={} pid={:?} label={}",
+        options.seed, options.workload, options.imap, options.pid, options.label
+    );
+    let run = match sim::load::run_blocking(&options) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", sim::load::summary(&run.report));
+    let dir = args.out.unwrap_or_else(sim::load::output_dir);
+    match sim::load::write(&dir, &[&run]) {
+        Ok(files) => {
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+        }
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if run.report.budget_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn compare(args: CompareArgs) -> ExitCode {
+    let workloads = if args.workloads.is_empty() {
+        sim::load::Workload::ALL.to_vec()
+    } else {
+        match args
+            .workloads
+            .iter()
+            .map(|w| sim::load::Workload::parse(w))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("imapsim: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    // `serve` is started from this very binary, whatever its file is called.
+    let binary = match std::env::current_exe() {
+        Ok(binary) => binary,
+        Err(e) => {
+            eprintln!("imapsim: cannot find this executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = sim::compare::CompareOptions {
+        workloads,
+        users: args.users,
+        connections: args.connections,
+        emails: args.emails,
+        trace_commands_max: args.trace_commands,
+        seed: args.seed,
+        max_seconds: args.max_seconds,
+        out: args.out.unwrap_or_else(sim::compare::output_dir),
+        ..sim::compare::CompareOptions::with_binary(binary)
+    };
+    println!(
+        "SEED={} workloads={} users={} connections={} emails={:?}",
+        options.seed,
+        options
+            .workloads
+            .iter()
+            .map(|w| w.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        options.users,
+        options.connections,
+        options.emails
+    );
+    match sim::compare::run(&options) {
+        Ok(pairs) => {
+            print!("{}", sim::compare::markdown(&pairs));
+            println!(
+                "wrote {} (compare.md, figures.json, memory-*.svg)",
+                options.out.display()
+            );
+            let clean = pairs
+                .iter()
+                .all(|p| p.imapsim.report.broken == 0 && p.dovecot.report.broken == 0);
+            if clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
             eprintln!("imapsim: {e}");
             ExitCode::FAILURE
         }

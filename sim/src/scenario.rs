@@ -145,7 +145,84 @@ pub fn all() -> &'static [Scenario] {
         name: "trace_replay",
         description: "the 4,619-command workload of the recorded trace, 4 users concurrently",
         run: scenarios::trace_replay::run,
-    }]
+    },
+    Scenario {
+        name: "scale_select_100",
+        description: "UNSELECT then SELECT INBOX on 100 2 KiB emails; index bytes per email (scaling)",
+        run: scenarios::scaling::run_select_100,
+    },
+    Scenario {
+        name: "scale_select_1k",
+        description: "UNSELECT then SELECT INBOX on 1,000 2 KiB emails; index bytes per email (scaling)",
+        run: scenarios::scaling::run_select_1k,
+    },
+    Scenario {
+        name: "scale_select_10k",
+        description: "UNSELECT then SELECT INBOX on 10,000 2 KiB emails; index bytes per email (scaling)",
+        run: scenarios::scaling::run_select_10k,
+    },
+    Scenario {
+        name: "scale_fetch_full_100",
+        description: "FETCH 1:* FULL on 100 2 KiB emails (scaling)",
+        run: scenarios::scaling::run_fetch_full_100,
+    },
+    Scenario {
+        name: "scale_fetch_full_1k",
+        description: "FETCH 1:* FULL on 1,000 2 KiB emails (scaling)",
+        run: scenarios::scaling::run_fetch_full_1k,
+    },
+    Scenario {
+        name: "scale_fetch_full_10k",
+        description: "FETCH 1:* FULL on 10,000 2 KiB emails (scaling)",
+        run: scenarios::scaling::run_fetch_full_10k,
+    },
+    Scenario {
+        name: "scale_search_100",
+        description: "SEARCH UNSEEN, then SEARCH TEXT of an absent word, on 100 2 KiB emails (scaling)",
+        run: scenarios::scaling::run_search_100,
+    },
+    Scenario {
+        name: "scale_search_1k",
+        description: "SEARCH UNSEEN, then SEARCH TEXT of an absent word, on 1,000 2 KiB emails (scaling)",
+        run: scenarios::scaling::run_search_1k,
+    },
+    Scenario {
+        name: "scale_search_10k",
+        description: "SEARCH UNSEEN, then SEARCH TEXT of an absent word, on 10,000 2 KiB emails (scaling)",
+        run: scenarios::scaling::run_search_10k,
+    },
+    // Fault scenarios (issue #6): seeded faults, invariants checked by a fresh session at the end.
+    Scenario {
+        name: "fault_storage",
+        description: "a quarter of the trace workload (2 users) while the store fails 2% of requests of every kind and delays the rest; answers checked against the workload's model",
+        run: scenarios::faults::storage::run,
+    },
+    Scenario {
+        name: "fault_lost_response",
+        description: "APPEND, LMTP, FETCH, STORE, COPY while 15% of storage requests are applied but answered 500",
+        run: scenarios::faults::lost_response::run,
+    },
+    Scenario {
+        name: "fault_partition",
+        description: "server and store partitioned in the middle of an APPEND, an LMTP delivery, a COPY, a MOVE and a STORE, then repaired",
+        run: scenarios::faults::partition::run,
+    },
+    Scenario {
+        name: "fault_crash",
+        description: "the server crashes and restarts in the middle of a large APPEND, an LMTP delivery, a 1k-message STORE and two checkpoints",
+        run: scenarios::faults::crash::run,
+    },
+    Scenario {
+        name: "fault_disconnect",
+        description: "clients go away in the middle of an APPEND literal, of an LMTP DATA, of a FETCH answer and in IDLE",
+        run: scenarios::faults::disconnect::run,
+    },
+    Scenario {
+        name: "fault_two_servers",
+        description: "two servers on one store serve one user at once (APPEND, STORE, EXPUNGE, MOVE), one cut off the store for a while; both must show the same mailboxes",
+        run: scenarios::faults::two_servers::run,
+    },
+]
 }
 
 /// The scenario named `name`.
@@ -233,6 +310,11 @@ pub struct Report {
     pub figures: BTreeMap<String, u64>,
     /// The phases the budget measures.
     pub measured_phases: Vec<String>,
+    /// Invariant violations a fault scenario found (0 elsewhere); any fails the run.
+    pub violations: u64,
+    /// Faults injected in a fault scenario: storage errors, lost responses, delays, crashes,
+    /// partitions and client disconnects (0 elsewhere).
+    pub faults_injected: u64,
     /// The server's live bytes sampled on a fixed simulated-time period: (ms, bytes).
     #[serde(skip)]
     pub samples: Vec<(u64, u64)>,
@@ -429,6 +511,8 @@ impl Report {
             per_idle_session_bytes: None,
             figures: BTreeMap::new(),
             measured_phases: Vec::new(),
+            violations: 0,
+            faults_injected: 0,
             samples: Vec::new(),
         }
     }
@@ -451,9 +535,10 @@ impl Report {
         self.phases.iter().find(|p| p.name == name)
     }
 
-    /// Whether every response parsed, had the expected status, and every content check held.
+    /// Whether every response parsed, had the expected status, every content check held and no
+    /// invariant was violated.
     pub fn is_clean(&self) -> bool {
-        self.unexpected == 0 && self.unparsable == 0 && self.mismatches == 0
+        self.unexpected == 0 && self.unparsable == 0 && self.mismatches == 0 && self.violations == 0
     }
 
     /// The figures a budget is checked against.

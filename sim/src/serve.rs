@@ -247,12 +247,20 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         .iter()
         .map(|(name, _)| name.as_str())
         .collect();
+    // The bound addresses, so that port 0 can be asked for and read back (see `ready_addresses`).
+    let local = |listener: &tokio::net::TcpListener, asked: &str| {
+        listener
+            .local_addr()
+            .map_or_else(|_| asked.to_string(), |a| a.to_string())
+    };
     println!(
         "imapsim ready: IMAP on {}, LMTP on {}, store {store_line}, users {}",
-        options.imap,
-        options.lmtp,
+        local(&imap, &options.imap),
+        local(&lmtp, &options.lmtp),
         names.join(", ")
     );
+    // The line may go to a pipe: a parent process waits for it.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -263,7 +271,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
                     let server = server.clone();
-                    tokio::spawn(async move { server.serve_imap(stream, peer).await });
+                    tokio::spawn(server.serve_imap(stream, peer));
                 }
                 Err(e) => eprintln!("imapsim: IMAP accept failed: {e}"),
             },
@@ -280,9 +288,28 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// The IMAP and LMTP addresses of `serve`'s ready line (`imapsim ready: IMAP on A, LMTP on B, ...`).
+pub fn ready_addresses(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix("imapsim ready: IMAP on ")?;
+    let (imap, rest) = rest.split_once(", LMTP on ")?;
+    let (lmtp, _) = rest.split_once(", ")?;
+    Some((imap.to_string(), lmtp.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ready_line_gives_both_addresses() {
+        let line = "imapsim ready: IMAP on 127.0.0.1:40001, LMTP on 127.0.0.1:40002, store fakes3 \
+                    (S3 127.0.0.1:1, K2V 127.0.0.1:2), users alice";
+        assert_eq!(
+            ready_addresses(line),
+            Some(("127.0.0.1:40001".into(), "127.0.0.1:40002".into()))
+        );
+        assert_eq!(ready_addresses("imapsim: stopping"), None);
+    }
 
     #[test]
     fn user_flags_need_a_name_and_a_password() {

@@ -306,9 +306,11 @@ def run(host, imap_port, lmtp_port, user, password):
     sizes = [attr(fm[i][0], "RFC822.SIZE") for i in (1, 2, 3, 4)]
     expected_sizes = [len(m) for m in MESSAGES + [MULTIPART]]
     check(sizes == expected_sizes, "RFC822.SIZE is the appended byte count", sizes, expected_sizes)
-    check(flags_of(fm[1][0]) == {r"\Flagged"}, "APPEND flags are kept", fm[1][0])
-    check(flags_of(fm[2][0]) == set(), "no flags on a plain APPEND", fm[2][0])
-    check(flags_of(fm[3][0]) == {r"\Seen", "$Label1"}, "APPEND keyword is kept", fm[3][0])
+    # This session selected the mailbox first after the APPENDs: every message is \Recent in it
+    # (RFC 3501; Dovecot does the same).
+    check(flags_of(fm[1][0]) == {r"\Flagged", r"\Recent"}, "APPEND flags are kept", fm[1][0])
+    check(flags_of(fm[2][0]) == {r"\Recent"}, "no flags on a plain APPEND", fm[2][0])
+    check(flags_of(fm[3][0]) == {r"\Seen", "$Label1", r"\Recent"}, "APPEND keyword is kept", fm[3][0])
 
     data = ok(imap.fetch("1", "(INTERNALDATE)"), "FETCH INTERNALDATE")
     idate = text(data)
@@ -416,7 +418,8 @@ def run(host, imap_port, lmtp_port, user, password):
     check(not fetch_map(data), "FLAGS.SILENT answers no FETCH", data)
     data = ok(imap.fetch("1:2", "(FLAGS)"), "FETCH after a silent STORE")
     fm = fetch_map(data)
-    check(flags_of(fm[1][0]) == {r"\Flagged", r"\Seen"} and flags_of(fm[2][0]) == {r"\Draft", r"\Seen"},
+    check(flags_of(fm[1][0]) == {r"\Flagged", r"\Seen", r"\Recent"}
+          and flags_of(fm[2][0]) == {r"\Draft", r"\Seen", r"\Recent"},
           "silent STORE still stored", data)
     data = ok(imap.uid("STORE", str(uids[1]), "-FLAGS", r"(\Draft)"), "UID STORE -FLAGS")
     fm = fetch_map(data)

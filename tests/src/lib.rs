@@ -109,7 +109,7 @@ pub mod loopback {
         tokio::spawn(async move {
             while let Ok((io, peer)) = imap.accept().await {
                 let server = imap_server.clone();
-                tokio::spawn(async move { server.serve_imap(io, peer).await });
+                tokio::spawn(server.serve_imap(io, peer));
             }
         });
         tokio::spawn(async move {

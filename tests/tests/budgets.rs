@@ -110,35 +110,37 @@ budget_rows! {
     fetch_all_stays_within_its_budget, fetch_all_is_deterministic => "fetch_all",
     fetch_full_stays_within_its_budget, fetch_full_is_deterministic => "fetch_full",
     fetch_body_x1_stays_within_its_budget, fetch_body_x1_is_deterministic => "fetch_body_x1",
+    scale_select_100_stays_within_its_budget, scale_select_100_is_deterministic => "scale_select_100",
+    scale_select_1k_stays_within_its_budget, scale_select_1k_is_deterministic => "scale_select_1k",
+    scale_fetch_full_100_stays_within_its_budget, scale_fetch_full_100_is_deterministic => "scale_fetch_full_100",
+    scale_fetch_full_1k_stays_within_its_budget, scale_fetch_full_1k_is_deterministic => "scale_fetch_full_1k",
+    scale_search_100_stays_within_its_budget, scale_search_100_is_deterministic => "scale_search_100",
+    scale_search_1k_stays_within_its_budget, scale_search_1k_is_deterministic => "scale_search_1k",
 }
 
-// The idle rows keep the target (4 KiB per idle session) and are known to miss it: an idle
-// session costs ~72-97 KB today, because every idle user has its own watcher with its own K2V
-// long-poll connection (PollItem watches one row). One PollRange over a partition shared by all
-// watch rows would serve every idle session from one connection; until then these are ignored
-// rather than loosened. Run them with `cargo test --release -p tests --test budgets -- --ignored`.
-#[test]
-#[ignore = "over target: ~97 KB per idle session vs 4 KiB (one K2V long poll per idle user); `cargo run --release -p sim -- run idle_16`"]
-fn idle_16_stays_within_its_budget() {
-    check_row("idle_16");
+// The idle scenarios give the same wire bytes twice, but one run in a process can make one
+// allocation (280 B) more than the run before it, during "idle": the same open bug as the four
+// above. Their budgets are checked; their determinism is not, until the cause is found.
+budget_only_rows! {
+    idle_10_stays_within_its_budget => "idle_10",
+    idle_16_stays_within_its_budget => "idle_16",
+    idle_1k_stays_within_its_budget => "idle_1k",
 }
 
-#[test]
-#[ignore = "over target: ~75 KB per idle session vs 4 KiB (one K2V long poll per idle user); `cargo run --release -p sim -- run idle_10`"]
-fn idle_10_stays_within_its_budget() {
-    check_row("idle_10");
+known_nondeterministic! {
+    idle_10_is_deterministic => "idle_10",
+    idle_16_is_deterministic => "idle_16",
 }
 
+// An idle session's figure is what the sessions hold: live bytes at the end of "idle" minus live
+// bytes once they logged out (sim/src/scenarios/users.rs). At 100 users it is 4,139 B against 4,096:
+// the sessions' own blocks sum to ~3.77 KB each (allocation trace: `IMAPSIM_TRACE_SIZES=1 imapsim
+// run idle_100`), and the storage pool closes 4 connections (~40 KB) between the two points, which
+// this figure charges to the sessions. Not loosened; the measure needs a quiet pool.
 #[test]
-#[ignore = "does not complete: a notification is lost from ~100 idle users up (open bug); `cargo run --release -p sim -- run idle_100`"]
+#[ignore = "over target by 43 B: 4,139 B per idle session at 100 users, storage-pool churn between the measuring points; `cargo run --release -p sim -- run idle_100`"]
 fn idle_100_stays_within_its_budget() {
     check_row("idle_100");
-}
-
-#[test]
-#[ignore = "does not complete: a notification is lost from ~100 idle users up (open bug); `cargo run --release -p sim -- run idle_1k`"]
-fn idle_1k_stays_within_its_budget() {
-    check_row("idle_1k");
 }
 
 #[test]
@@ -148,9 +150,21 @@ fn fetch_body_stays_within_its_budget() {
 }
 
 #[test]
-#[ignore = "report only: 10,000 sessions; `cargo run --release -p sim -- run idle_10k`"]
+#[ignore = "report only (3.5 min): 10,000 sessions, 4,550 B per idle session against 4,096; `cargo run --release -p sim -- run idle_10k`"]
 fn idle_10k_stays_within_its_budget() {
     check_row("idle_10k");
+}
+
+#[test]
+#[ignore = "report only: 10,000-email mailboxes; `cargo run --release -p sim -- run scale_select_10k`"]
+fn scale_10k_points_stay_within_their_budgets() {
+    for name in [
+        "scale_select_10k",
+        "scale_fetch_full_10k",
+        "scale_search_10k",
+    ] {
+        check_row(name);
+    }
 }
 
 #[test]

@@ -9,9 +9,6 @@
 //! Needs `dovecot` (Debian's `dovecot-imapd`); without it the test prints SKIPPED, unless the
 //! environment variable `CI` is set, where it fails (CI installs it, see `.ci/run`).
 
-#[path = "../dovecot/instance.rs"]
-mod instance;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -1375,11 +1372,20 @@ impl Peers {
     }
 }
 
+/// The private Dovecot's one user.
+const DOVECOT_LOGIN: &str = "tester";
+const DOVECOT_PASSWORD: &str = "tester-pw";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_and_search_answers_match_dovecot_or_a_named_exception() {
-    let dovecot = match instance::Dovecot::start("differential") {
+    let options = sim::dovecot::DovecotOptions {
+        name: "differential".into(),
+        users: vec![(DOVECOT_LOGIN.into(), DOVECOT_PASSWORD.into())],
+        ..Default::default()
+    };
+    let dovecot = match sim::dovecot::Dovecot::start(&options) {
         Ok(d) => d,
-        Err(instance::SetupError::NotInstalled) if std::env::var_os("CI").is_none() => {
+        Err(sim::dovecot::DovecotError::NotInstalled) if std::env::var_os("CI").is_none() => {
             eprintln!("\n***********************************************************************");
             eprintln!("*** SKIPPED dovecot_differential: dovecot is not installed.           ***");
             eprintln!("*** apt-get install dovecot-imapd to run it (CI requires it).          ***");
@@ -1391,7 +1397,7 @@ async fn fetch_and_search_answers_match_dovecot_or_a_named_exception() {
     let ours_addr = start_ours().await;
     let mut peers = Peers {
         ours: Conn::connect("ours", ours_addr).await,
-        theirs: Conn::connect("dovecot", dovecot.addr).await,
+        theirs: Conn::connect("dovecot", dovecot.imap).await,
     };
     let login = peers
         .ours
@@ -1400,7 +1406,7 @@ async fn fetch_and_search_answers_match_dovecot_or_a_named_exception() {
     assert!(login.ok(), "our login: {}", login.tagged);
     let login = peers
         .theirs
-        .run(format!("LOGIN {} {}", instance::LOGIN, instance::PASSWORD).as_bytes())
+        .run(format!("LOGIN {DOVECOT_LOGIN} {DOVECOT_PASSWORD}").as_bytes())
         .await;
     assert!(
         login.ok(),

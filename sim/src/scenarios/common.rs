@@ -113,6 +113,49 @@ pub async fn login(
     password: &str,
     outcome: &mut ClientOutcome,
 ) -> Option<ImapClient<TcpStream>> {
+    let mut client = connect(outcome).await?;
+    // A server at its key-derivation bound answers NO [UNAVAILABLE]; a real client tries again later.
+    for attempt in 1.. {
+        match client
+            .command_ok_or_no(&format!("LOGIN {user} \"{password}\""))
+            .await
+        {
+            Ok(reply) if reply.is_ok() => return Some(client),
+            Ok(reply) if attempt < LOGIN_ATTEMPTS && is_unavailable(&reply) => {
+                tokio::time::sleep(LOGIN_RETRY_DELAY * attempt.min(10)).await;
+            }
+            Ok(_) => {
+                outcome.notes.push(format!("LOGIN {user} refused"));
+                outcome.stats = client.into_stats();
+                outcome.stats.unexpected += 1;
+                return None;
+            }
+            Err(e) => {
+                outcome.notes.push(format!("LOGIN {user}: {e}"));
+                outcome.stats = client.into_stats();
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// Logins a client tries when the server is busy deriving keys (10,000 users logging in at once
+/// queue for a while).
+const LOGIN_ATTEMPTS: u32 = 200;
+/// Wait before the next login attempt, times the attempt number (at most 10).
+const LOGIN_RETRY_DELAY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Whether the tagged reply says `[UNAVAILABLE]` (RFC 5530): try again later.
+fn is_unavailable(reply: &crate::client::Reply) -> bool {
+    reply
+        .responses
+        .last()
+        .is_some_and(|r| r.windows(13).any(|w| w == b"[UNAVAILABLE]"))
+}
+
+/// Connects to the IMAP server and reads its greeting.
+async fn connect(outcome: &mut ClientOutcome) -> Option<ImapClient<TcpStream>> {
     let stream = match TcpStream::connect((IMAP_HOST, IMAP_PORT)).await {
         Ok(stream) => stream,
         Err(e) => {
@@ -121,27 +164,11 @@ pub async fn login(
             return None;
         }
     };
-    let mut client = match ImapClient::connect(stream).await {
-        Ok((client, _)) => client,
+    match ImapClient::connect(stream).await {
+        Ok((client, _)) => Some(client),
         Err(e) => {
             outcome.stats.unexpected += 1;
             outcome.notes.push(format!("no greeting: {e}"));
-            return None;
-        }
-    };
-    match client
-        .command(&format!("LOGIN {user} \"{password}\""))
-        .await
-    {
-        Ok(reply) if reply.is_ok() => Some(client),
-        Ok(_) => {
-            outcome.notes.push(format!("LOGIN {user} refused"));
-            outcome.stats = client.into_stats();
-            None
-        }
-        Err(e) => {
-            outcome.notes.push(format!("LOGIN {user}: {e}"));
-            outcome.stats = client.into_stats();
             None
         }
     }

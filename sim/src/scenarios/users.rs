@@ -305,6 +305,9 @@ pub fn run_login(seed: u64) -> Result<Report, ScenarioError> {
     Ok(report)
 }
 
+/// How long the deliverer waits for a session to see its new email.
+const NOTIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Target live bytes per idle session.
 pub const IDLE_SESSION_TARGET_BYTES: u64 = 4 * KIB;
 
@@ -321,8 +324,9 @@ pub fn run_idle(
     let mut harness = Harness::new(crate::harness::SimConfig {
         // Every session connects at once: the listener's backlog must hold them all.
         tcp_capacity: n.max(64) + 1,
-        // Notifications take well under a second each; a lost one fails the run here.
-        duration_s: 600,
+        // Logins queue at the key-derivation bound and notifications come one by one: the
+        // simulated time grows with the users. A lost notification fails the run at NOTIFY_WAIT.
+        duration_s: 600 + n as u64 / 4,
         ..config(seed, (*list).clone())
     })?;
     let samples = add_sampler(&mut harness);
@@ -330,6 +334,8 @@ pub fn run_idle(
     let outcomes = Outcomes::default();
     let dataset_seed = harness.seeds().dataset;
     let sizes = Rc::new(traces::dataset::recorded_sizes());
+    let server_account = harness.accounts().imap.id();
+    let trace_sizes = std::env::var_os("IMAPSIM_TRACE_SIZES").is_some();
     let (notified_tx, notified_rx) = mpsc::unbounded_channel::<usize>();
     let notified_rx = Rc::new(RefCell::new(Some(notified_rx)));
     let (m, o) = (marks.clone(), outcomes.clone());
@@ -343,18 +349,46 @@ pub fn run_idle(
             if t == n {
                 // The deliverer.
                 phases.end_phase().await;
+                if trace_sizes {
+                    crate::alloc::trace_sizes(server_account);
+                    if let Some(size) = std::env::var("IMAPSIM_BACKTRACE_SIZE")
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                    {
+                        crate::alloc::backtrace_size(size);
+                    }
+                }
                 phases.end_phase().await;
+                if trace_sizes {
+                    // IMAPSIM_TRACE_SIZES=1: what the idle sessions hold, by block size.
+                    for (size, count) in crate::alloc::live_sizes() {
+                        eprintln!("idle live blocks: {count:>6} x {size:>6} B");
+                    }
+                    // Then what the rest of the run frees and keeps (negative: freed blocks
+                    // that were live at the end of "idle").
+                    crate::alloc::trace_sizes(server_account);
+                }
                 let mut rx = notified_rx.borrow_mut().take().expect("one deliverer");
                 let result = async {
                     let mut lmtp = LmtpClient::connect().await?;
                     for (i, (user, _)) in list.iter().enumerate() {
                         let email = traces::dataset::email(dataset_seed, 100_000 + i, 4096).bytes;
                         lmtp.deliver(&[user.as_str()], &email).await?;
-                        if rx.recv().await != Some(i) {
-                            outcome.mismatches += 1;
-                            outcome
-                                .notes
-                                .push(format!("{user} was not the one notified"));
+                        // A lost notification fails the run here instead of hanging it.
+                        match tokio::time::timeout(NOTIFY_WAIT, rx.recv()).await {
+                            Ok(Some(j)) if j == i => {}
+                            Ok(_) => {
+                                outcome.mismatches += 1;
+                                outcome
+                                    .notes
+                                    .push(format!("{user} was not the one notified"));
+                            }
+                            Err(_) => {
+                                outcome.mismatches += 1;
+                                outcome.notes.push(format!(
+                                    "{user} was not notified within {NOTIFY_WAIT:?}"
+                                ));
+                            }
                         }
                     }
                     lmtp.quit().await
@@ -365,6 +399,11 @@ pub fn run_idle(
                     outcome.notes.push(format!("LMTP: {e}"));
                 }
                 phases.end_all().await;
+                if trace_sizes {
+                    for (size, count) in crate::alloc::live_sizes() {
+                        eprintln!("after idle: {count:>6} x {size:>6} B");
+                    }
+                }
                 outcomes.borrow_mut().insert(t, outcome);
                 return;
             }
@@ -378,6 +417,8 @@ pub fn run_idle(
                             .await?;
                     }
                     client.command("LOGOUT").await?;
+                    // Like "done", "preload" ends once the server has closed every connection.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     Ok(())
                 }
                 .await;
@@ -389,6 +430,9 @@ pub fn run_idle(
                 let result = async {
                     client.command("SELECT INBOX").await?;
                     let (tag, _) = client.idle_start().await?;
+                    // "idle" ends a simulated second after the last IDLE began, when the server's
+                    // storage connections beyond its pool have closed.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     phases.end_phase().await;
                     let response = client
                         .wait_untagged("EXISTS", |r| {
@@ -406,6 +450,9 @@ pub fn run_idle(
                     phases.end_phase().await;
                     client.idle_done(&tag).await?;
                     client.command("LOGOUT").await?;
+                    // "done" ends a simulated second after the last LOGOUT, when the server has
+                    // closed every connection.
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     Ok(())
                 }
                 .await;
@@ -432,6 +479,24 @@ pub fn run_idle(
         "idle",
         n,
     )?;
+    // An idle session's cost is what it holds: the live bytes that go when the sessions go, measured
+    // after IDLE (end of "idle") against after LOGOUT (end of "done"). Server-wide state that the
+    // phase created and that stays (storage connections, the notification poller) is reported apart.
+    let live_end = |name: &str| report.phase(name).map(|p| p.server_live_end_bytes);
+    if let (Some(idle), Some(done), Some(before)) =
+        (live_end("idle"), live_end("done"), live_end("preload"))
+    {
+        let per_session = idle.saturating_sub(done) / n as u64;
+        report.session_base_bytes = per_session;
+        report.figures.insert(
+            "idle_phase_rise_per_session_bytes".into(),
+            idle.saturating_sub(before) / n as u64,
+        );
+        report.figures.insert(
+            "server_fixed_bytes_after_idle".into(),
+            done.saturating_sub(before),
+        );
+    }
     report.per_idle_session_bytes = Some(report.session_base_bytes);
     report.figures.insert("idle_sessions".into(), n as u64);
     report
