@@ -157,7 +157,7 @@ pub struct Listing {
     pub messages: Vec<Listed>,
 }
 
-/// Flags of one session's view of one selected mailbox: MODSEQ must never go back in it.
+/// One session's view of one selected mailbox: MODSEQ must never go back in it.
 #[derive(Debug, Default)]
 pub struct View {
     mailbox: String,

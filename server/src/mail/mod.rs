@@ -277,7 +277,7 @@ impl UserStore {
         let (pk, sk) = layout::mailboxes_row(&self.user);
         let mut list = MailboxList::default();
         let mut token = None;
-        if let Some(row) = self.store.row_read(&pk, sk).await? {
+        if let Some(row) = read_retrying(|| self.store.row_read(&pk, sk)).await? {
             // Concurrent values (two instances created mailboxes at once) merge by union; on a
             // name clash the smaller id wins on every instance alike.
             for value in row.values.iter().flatten() {
@@ -352,8 +352,9 @@ impl UserStore {
         let (pk, sk) = layout::mailboxes_row(&self.user);
         let sealed = self.seal(&pk, sk, &encode(list));
         self.insert_verified(&pk, sk, ct, sealed).await?;
-        // Read back for the new token (K2V returns none on insert).
-        let row = self.store.row_read(&pk, sk).await?;
+        // Read back for the new token (K2V returns none on insert). Retried: the list is written
+        // already, and failing now would answer NO to a CREATE (RENAME, DELETE...) that happened.
+        let row = read_retrying(|| self.store.row_read(&pk, sk)).await?;
         Ok(row
             .map(|r| r.ct)
             .unwrap_or_else(|| CausalityToken(String::new())))
@@ -547,7 +548,9 @@ impl UserStore {
                 single_item: false,
                 tombstones: false,
             };
-            let page = self.store.rows_read(&query).await?;
+            // Retried: a refresh that fails after a command's writes succeeded turns the
+            // command into a NO, which the client retries into duplicates (COPY, MOVE).
+            let page = read_retrying(|| self.store.rows_read(&query)).await?;
             for item in &page.items {
                 before(index, &item.sk);
                 for value in item.values.iter().flatten() {
@@ -638,7 +641,7 @@ impl UserStore {
             single_item: false,
             tombstones: false,
         };
-        let page = self.store.rows_read(&query).await?;
+        let page = read_retrying(|| self.store.rows_read(&query)).await?;
         let mut imported = 0;
         for item in &page.items {
             for value in item.values.iter().flatten() {

@@ -123,6 +123,10 @@ pub struct Ctx {
     pub connects: BTreeMap<String, Arc<ConnectCounts>>,
     /// The users, as (name, password); user `i` (1-based) is `users[i - 1]`.
     pub users: Rc<Vec<(String, String)>>,
+    /// How many times a command answered NO is sent again. Default [`RETRIES_MAX`].
+    pub retries_max: usize,
+    /// Longest pause between two retries. Default [`RETRY_PAUSE_MAX`].
+    pub retry_pause_max: Duration,
 }
 
 impl Ctx {
@@ -211,6 +215,8 @@ impl FaultRun {
                 .map(|c| (IMAP_HOST.to_string(), c))
                 .collect(),
             users: Rc::new(users),
+            retries_max: RETRIES_MAX,
+            retry_pause_max: RETRY_PAUSE_MAX,
         };
         Ok(FaultRun {
             name,
@@ -223,6 +229,13 @@ impl FaultRun {
     /// The driver's context.
     pub fn ctx(&self) -> Ctx {
         self.ctx.clone()
+    }
+
+    /// Sets how many times the clients send a command answered NO again, and the longest pause
+    /// between two tries (a client that must outlast a long outage). Call before [`FaultRun::ctx`].
+    pub fn patience(&mut self, retries: usize, pause_max: Duration) {
+        self.ctx.retries_max = retries;
+        self.ctx.retry_pause_max = pause_max;
     }
 
     /// Adds another server host on the same store (see [`Harness::add_server`]); returns its
@@ -319,6 +332,8 @@ impl FaultRun {
 /// connection the scenario did not cause) remain.
 pub struct Session {
     client: ImapClient<TcpStream>,
+    retries_max: usize,
+    retry_pause_max: Duration,
     tolerated: Vec<String>,
     counts: Counts,
     recorder: Recorder,
@@ -342,6 +357,8 @@ impl Session {
         let (client, _greeting) = ImapClient::connect(stream).await?;
         Ok(Session {
             client,
+            retries_max: ctx.retries_max,
+            retry_pause_max: ctx.retry_pause_max,
             tolerated: Vec::new(),
             counts: ctx.counts.clone(),
             recorder: ctx.recorder.clone(),
@@ -396,7 +413,7 @@ impl Session {
         Ok(reply)
     }
 
-    /// Sends `command` until it is answered OK, at most [`RETRIES_MAX`] more times; returns the
+    /// Sends `command` until it is answered OK, at most [`Ctx::retries_max`] more times; returns the
     /// last reply (NO if the client gave up) and how many times it was sent.
     pub async fn retry(&mut self, command: &str) -> Result<Reply, ClientError> {
         self.retry_with(command, None).await
@@ -424,7 +441,7 @@ impl Session {
                 None => self.cmd(command).await?,
             };
             tries += 1;
-            if reply.status != Some(Status::No) || tries > RETRIES_MAX {
+            if reply.status != Some(Status::No) || tries > self.retries_max {
                 if reply.status == Some(Status::No) {
                     self.counts.add("gave_up", 1);
                     self.notes
@@ -434,7 +451,7 @@ impl Session {
             }
             self.counts.add("retries", 1);
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(RETRY_PAUSE_MAX);
+            pause = (pause * 2).min(self.retry_pause_max);
         }
     }
 
@@ -688,8 +705,16 @@ pub async fn warm(
     mailboxes: &[&str],
 ) -> Result<(), ClientError> {
     let mut session = Session::login(host, ctx, user_index).await?;
-    // NO [ALREADYEXISTS] after the first time: fine.
-    session.cmd(&format!("CREATE {WARM_MAILBOX}")).await?;
+    let listed = session.retry(&format!("LIST \"\" {WARM_MAILBOX}")).await?;
+    let exists = listed.parsed().any(|r| {
+        matches!(
+            r,
+            imap_proto::Response::MailboxData(imap_proto::MailboxDatum::List(_))
+        )
+    });
+    if !exists {
+        session.retry(&format!("CREATE {WARM_MAILBOX}")).await?;
+    }
     session.logout().await?;
     for _ in 0..WARM_ROUNDS {
         warm_round(host, ctx, user_index, mailboxes).await?;
@@ -766,7 +791,7 @@ pub fn uid_set_text(uids: &[u32]) -> String {
 pub(crate) async fn back_off(pause: &mut Duration, ctx: &Ctx) {
     ctx.counts.add("retries", 1);
     tokio::time::sleep(*pause).await;
-    *pause = (*pause * 2).min(RETRY_PAUSE_MAX);
+    *pause = (*pause * 2).min(ctx.retry_pause_max);
 }
 
 /// A user's IMAP session that comes back when the server closes it on purpose: the server
@@ -868,7 +893,7 @@ impl Link {
         let command = format!("SELECT \"{mailbox}\" (CONDSTORE)");
         let ctx = self.ctx.clone();
         let mut pause = RETRY_PAUSE;
-        for _ in 0..=RETRIES_MAX {
+        for _ in 0..=ctx.retries_max {
             // A connection that breaks here comes back with this mailbox selected.
             self.view = Some(View::new(mailbox));
             if let Ok(reply) = self.attempt(&command, None, false).await? {
@@ -889,7 +914,10 @@ impl Link {
             back_off(&mut pause, &ctx).await;
         }
         ctx.counts.add("gave_up", 1);
-        self.note(format!("{command}: gave up after {RETRIES_MAX} retries"));
+        self.note(format!(
+            "{command}: gave up after {} retries",
+            ctx.retries_max
+        ));
         Ok(())
     }
 
@@ -931,7 +959,7 @@ impl Link {
     }
 }
 
-/// APPENDs `email` with `flags` to `mailbox` until it is acknowledged (at most [`RETRIES_MAX`]
+/// APPENDs `email` with `flags` to `mailbox` until it is acknowledged (at most [`Ctx::retries_max`]
 /// retries), recording every attempt in the ledger; returns how the last attempt ended.
 pub async fn append_until_done(
     link: &mut Link,
@@ -943,7 +971,7 @@ pub async fn append_until_done(
     let ctx = link.ctx.clone();
     let command = format!("APPEND \"{mailbox}\" ({})", flags.join(" "));
     let mut pause = RETRY_PAUSE;
-    for attempt in 0..=RETRIES_MAX {
+    for attempt in 0..=ctx.retries_max {
         let reply = link.attempt(&command, Some(email), false).await?;
         let ack = ack_of(&reply);
         let uid = reply
@@ -965,7 +993,10 @@ pub async fn append_until_done(
         back_off(&mut pause, &ctx).await;
     }
     ctx.counts.add("gave_up", 1);
-    link.note(format!("{command}: gave up after {RETRIES_MAX} retries"));
+    link.note(format!(
+        "{command}: gave up after {} retries",
+        ctx.retries_max
+    ));
     Ok(Ack::Refused)
 }
 
@@ -999,7 +1030,7 @@ pub async fn store_until_done(
     let mailbox = link.selected().unwrap_or("INBOX").to_string();
     let targets = digests_of(&ctx, &mailbox, uids);
     let mut pause = RETRY_PAUSE;
-    for _ in 0..=RETRIES_MAX {
+    for _ in 0..=ctx.retries_max {
         let reply = link.attempt(&command, None, false).await?;
         let ack = ack_of(&reply);
         ctx.ledger
@@ -1014,7 +1045,10 @@ pub async fn store_until_done(
         back_off(&mut pause, &ctx).await;
     }
     ctx.counts.add("gave_up", 1);
-    link.note(format!("{command}: gave up after {RETRIES_MAX} retries"));
+    link.note(format!(
+        "{command}: gave up after {} retries",
+        ctx.retries_max
+    ));
     Ok(Ack::Refused)
 }
 
@@ -1025,7 +1059,7 @@ pub async fn expunge_until_done(link: &mut Link, uids: &[u32]) -> Result<Ack, Cl
     let mailbox = link.selected().unwrap_or("INBOX").to_string();
     let targets = digests_of(&ctx, &mailbox, uids);
     let mut pause = RETRY_PAUSE;
-    for _ in 0..=RETRIES_MAX {
+    for _ in 0..=ctx.retries_max {
         let reply = link.attempt(&command, None, false).await?;
         let ack = ack_of(&reply);
         ctx.ledger
@@ -1037,7 +1071,10 @@ pub async fn expunge_until_done(link: &mut Link, uids: &[u32]) -> Result<Ack, Cl
         back_off(&mut pause, &ctx).await;
     }
     ctx.counts.add("gave_up", 1);
-    link.note(format!("{command}: gave up after {RETRIES_MAX} retries"));
+    link.note(format!(
+        "{command}: gave up after {} retries",
+        ctx.retries_max
+    ));
     Ok(Ack::Refused)
 }
 
@@ -1055,7 +1092,7 @@ pub async fn transfer_until_done(
     let verb = if moved { "MOVE" } else { "COPY" };
     let mut pause = RETRY_PAUSE;
     let mut left: Vec<u32> = uids.to_vec();
-    for attempt in 0..=RETRIES_MAX {
+    for attempt in 0..=ctx.retries_max {
         let command = format!("UID {verb} {} \"{to}\"", uid_set_text(&left));
         let targets = digests_of(&ctx, &from, &left);
         let reply = link.attempt(&command, None, false).await?;
@@ -1097,8 +1134,9 @@ pub async fn transfer_until_done(
     }
     ctx.counts.add("gave_up", 1);
     link.note(format!(
-        "UID {verb} {}: gave up after {RETRIES_MAX} retries",
-        uid_set_text(&left)
+        "UID {verb} {}: gave up after {} retries",
+        uid_set_text(&left),
+        ctx.retries_max
     ));
     Ok(Ack::Refused)
 }
@@ -1114,7 +1152,7 @@ pub async fn fetch_all(link: &mut Link) -> Result<(), ClientError> {
     let ctx = link.ctx.clone();
     let mut pause = RETRY_PAUSE;
     let mut listed = None;
-    for _ in 0..=RETRIES_MAX {
+    for _ in 0..=ctx.retries_max {
         if let Ok(reply) = link.attempt("UID FETCH 1:* (UID)", None, false).await? {
             if reply.status == Some(Status::Ok) {
                 listed = Some(reply);
@@ -1140,7 +1178,7 @@ pub async fn fetch_all(link: &mut Link) -> Result<(), ClientError> {
         );
         let mut pause = RETRY_PAUSE;
         let mut done = false;
-        for _ in 0..=RETRIES_MAX {
+        for _ in 0..=ctx.retries_max {
             if let Ok(reply) = link.attempt(&command, None, true).await? {
                 link.observe(&reply, &command);
                 if reply.status == Some(Status::Ok) {
@@ -1153,7 +1191,8 @@ pub async fn fetch_all(link: &mut Link) -> Result<(), ClientError> {
         if !done {
             ctx.counts.add("gave_up", 1);
             link.note(format!(
-                "{command}: still not answered OK after {RETRIES_MAX} retries"
+                "{command}: still not answered OK after {} retries",
+                ctx.retries_max
             ));
         }
     }
@@ -1362,7 +1401,7 @@ pub async fn deliver_until_done(
             Delivered::Reply(line) => line.starts_with('4'),
             Delivered::Broken(_) => true,
         };
-        if !temporary || tries > RETRIES_MAX {
+        if !temporary || tries > ctx.retries_max {
             return outcome;
         }
         back_off(&mut pause, ctx).await;

@@ -4,8 +4,8 @@
 //! 12 of their 16 body chunks reached the store), a COPY of 200 messages (after 20 to 180 of
 //! their records were written), a MOVE of 150 (after 20 to 140) and a STORE on 150 (after its
 //! first or second log batch). Where each cut falls and whether it lasts [`SHORT`] (less than the
-//! storage client's 120 s request timeout: the operation answers late) or [`LONG`] (more: it
-//! answers NO and the client retries until the link is back) is drawn from the seed. Then a
+//! storage client's 120 s request timeout: the operation answers late) or [`LONG`] (more than two
+//! of them: it answers NO and the client retries until the link is back) is drawn from the seed. Then a
 //! fresh session checks INBOX, Archive and Trash, and the server's idle heap.
 
 use std::time::Duration;
@@ -27,8 +27,15 @@ pub const NAME: &str = "fault_partition";
 pub const PRELOAD: usize = 300;
 /// A partition shorter than the storage client's request timeout.
 pub const SHORT: Duration = Duration::from_secs(5);
-/// A partition longer than the storage client's request timeout.
-pub const LONG: Duration = Duration::from_secs(130);
+/// A partition longer than two storage request timeouts (a request cut off, then the check of
+/// whether it was applied): the operation answers NO, and the client retries until it is over.
+pub const LONG: Duration = Duration::from_secs(300);
+/// Retries of a command answered NO, at most [`RETRY_PAUSE_MAX`] apart: enough to outlast a
+/// [`LONG`] partition without hammering a server that cannot reach its store (each try costs it
+/// failed connection attempts).
+const RETRIES: usize = 60;
+/// Longest pause between two retries.
+const RETRY_PAUSE_MAX: Duration = Duration::from_secs(10);
 /// Size of the APPENDed and the delivered email (16 body chunks).
 const LARGE_BYTES: u64 = 1_000_000;
 /// The mailboxes checked.
@@ -41,6 +48,7 @@ fn small(k: usize) -> u64 {
 /// Runs the scenario with root seed `seed`.
 pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let mut run = FaultRun::new(NAME, seed, 1)?;
+    run.patience(RETRIES, RETRY_PAUSE_MAX);
     let ctx = run.ctx();
     let imap = run.harness.accounts().imap.id();
     run.harness.client("driver", async move {

@@ -218,6 +218,23 @@ fn one_line(wire: &[u8]) -> Option<String> {
     Some(body.split_once(' ')?.1.to_string())
 }
 
+/// Whether a command changes the store (its retries are worth a note).
+fn is_write(name: CommandName) -> bool {
+    use CommandName as C;
+    matches!(
+        name,
+        C::Append | C::Move | C::Store | C::Expunge | C::Close | C::Create | C::Subscribe
+    )
+}
+
+/// Whether the tagged answer of `reply` carries `[ALREADYEXISTS]`.
+fn says_already_exists(reply: &Reply) -> bool {
+    reply
+        .responses
+        .last()
+        .is_some_and(|r| r.windows(15).any(|w| w == b"[ALREADYEXISTS]"))
+}
+
 fn status(expect: Expect) -> Status {
     match expect {
         Expect::Ok => Status::Ok,
@@ -330,7 +347,7 @@ impl Replay<'_> {
         before: &SessionState,
     ) -> Result<(), ClientError> {
         let mut pause = super::RETRY_PAUSE;
-        for attempt in 0..=super::RETRIES_MAX {
+        for attempt in 0..=self.ctx.retries_max {
             if self.session.is_none() {
                 self.reconnect(before).await?;
             }
@@ -375,6 +392,25 @@ impl Replay<'_> {
             };
             self.check_fetches(step, &reply);
             if reply.status.as_ref() == Some(&expected) {
+                if attempt > 0 && is_write(step.name) {
+                    // Retried writes are where a refused command that took effect shows up.
+                    self.ctx
+                        .counts
+                        .add(&format!("retried_{:?}", step.name).to_lowercase(), 1);
+                    if let Some(session) = self.session.as_mut() {
+                        session.note(format!(
+                            "{}: {:?} answered NO {attempt} times, then OK",
+                            self.label, step.name
+                        ));
+                    }
+                }
+                return Ok(());
+            }
+            if attempt > 0 && step.name == CommandName::Create && says_already_exists(&reply) {
+                self.violation(
+                    "CREATE answered NO, yet the mailbox exists: the retry gets [ALREADYEXISTS]"
+                        .to_string(),
+                );
                 return Ok(());
             }
             if reply.status != Some(Status::No) || expected != Status::Ok {
@@ -401,8 +437,7 @@ impl Replay<'_> {
         self.ctx.counts.add("gave_up", 1);
         self.violation(format!(
             "{:?}: still NO after {} retries (the model no longer matches)",
-            step.name,
-            super::RETRIES_MAX
+            step.name, self.ctx.retries_max
         ));
         Ok(())
     }
@@ -458,12 +493,11 @@ impl Replay<'_> {
             }
             if let Some(flags) = &f.flags {
                 // The model does not follow the \Seen a non-peek FETCH sets.
-                let mut extra: Vec<&String> = flags
+                let extra: Vec<&String> = flags
                     .difference(&message.flags)
                     .filter(|f| *f != "\\seen")
                     .collect();
                 let missing: Vec<&String> = message.flags.difference(flags).collect();
-                extra.retain(|f| !f.is_empty());
                 if !extra.is_empty() || !missing.is_empty() {
                     self.violation(format!(
                         "{selected}: UID {} has flags {flags:?}, the model says {:?}",
