@@ -58,13 +58,17 @@ enum Command {
         #[arg(long, default_value_t = sim::report::RUN_BOUND_S_DEFAULT)]
         bound_s: u64,
     },
-    /// Runs a scenario with K seeds (1..=K) and prints the worst seed of each figure.
+    /// Runs a scenario with K seeds (FIRST..FIRST+K) and prints the worst seed of each figure;
+    /// for a fault scenario also the faults injected and every seed that broke an invariant.
     Explore {
         /// Scenario name.
         scenario: String,
         /// How many seeds.
         #[arg(long, default_value_t = 8)]
         seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        first: u64,
     },
     /// Runs every budgeted scenario that the tests run and rewrites the root figures.json.
     Record,
@@ -190,7 +194,11 @@ fn main() -> ExitCode {
             config,
         } => serve(imap, lmtp, &users, config),
         Command::Report { bound_s } => report(&budgets, bound_s),
-        Command::Explore { scenario, seeds } => explore(&scenario, seeds),
+        Command::Explore {
+            scenario,
+            seeds,
+            first,
+        } => explore(&scenario, first, seeds),
         Command::Record => record(&budgets),
         Command::Diff { old, new } => diff(&old, &new),
         Command::Load(args) => load(args),
@@ -427,7 +435,7 @@ fn report(budgets: &Budgets, bound_s: u64) -> ExitCode {
     }
 }
 
-fn explore(name: &str, seeds: u64) -> ExitCode {
+fn explore(name: &str, first: u64, seeds: u64) -> ExitCode {
     let scenario = match scenario::find(name) {
         Ok(s) => s,
         Err(e) => {
@@ -437,21 +445,32 @@ fn explore(name: &str, seeds: u64) -> ExitCode {
     };
     // Worst (highest) value of each tracked figure, with its seed.
     let mut worst: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    let mut failed = false;
-    for seed in 1..=seeds {
+    // Seeds that failed, with why: the hand-over to whoever fixes it.
+    let mut failed: Vec<(u64, String)> = Vec::new();
+    let (mut faults, mut violations) = (0, 0);
+    for seed in first..first.saturating_add(seeds) {
         match (scenario.run)(seed) {
             Ok(report) => {
+                let fault_note = if report.faults_injected > 0 || report.violations > 0 {
+                    format!(
+                        ", {} faults injected, {} violations",
+                        report.faults_injected, report.violations
+                    )
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "seed {seed}: above baseline {} B, peak {} B{}",
+                    "seed {seed}: above baseline {} B, peak {} B{fault_note}{}",
                     report.above_baseline_bytes,
                     report.server_peak_bytes,
-                    if report.is_clean() {
-                        ""
-                    } else {
-                        " (WRONG ANSWERS)"
-                    }
+                    if report.is_clean() { "" } else { " (WRONG)" }
                 );
-                failed |= !report.is_clean();
+                faults += report.faults_injected;
+                violations += report.violations;
+                if !report.is_clean() {
+                    let why = report.failures.first().cloned().unwrap_or_default();
+                    failed.push((seed, why));
+                }
                 for (figure, value) in sim::regression::tracked(&report) {
                     let entry = worst.entry(figure).or_insert((value, seed));
                     if value > entry.0 {
@@ -460,11 +479,8 @@ fn explore(name: &str, seeds: u64) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!(
-                    "seed {seed}: FAILED: {e}\nreproduce: {}",
-                    reproduce_command(name, seed)
-                );
-                failed = true;
+                eprintln!("seed {seed}: FAILED: {e}");
+                failed.push((seed, e.to_string()));
             }
         }
     }
@@ -472,10 +488,20 @@ fn explore(name: &str, seeds: u64) -> ExitCode {
     for (figure, (value, seed)) in worst {
         println!("{figure:<26} {value:>14} {seed:>6}");
     }
-    if failed {
-        ExitCode::FAILURE
-    } else {
+    println!(
+        "{seeds} seeds from {first}: {faults} faults injected, {violations} invariant violations, {} seeds failed",
+        failed.len()
+    );
+    for (seed, why) in &failed {
+        println!(
+            "seed {seed}: {why}\n  reproduce: {}",
+            reproduce_command(name, *seed)
+        );
+    }
+    if failed.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

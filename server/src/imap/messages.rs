@@ -10,6 +10,7 @@ use super::fetch::contains;
 use super::output::uid_set;
 use super::session::Session;
 use crate::mail::index::{flag, Change, Op};
+use crate::mail::transaction::LogWrite;
 use crate::mail::{MailError, MessageRecord};
 
 /// Log operations written per request.
@@ -150,10 +151,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             return Ok(());
         }
         let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
-        user.log_append_batch(entry, batch, cursor.as_deref())
-            .await?;
-        batch.clear();
-        Ok(())
+        let ops = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        user.log_append_batch(entry, ops, cursor.as_deref()).await
     }
 
     /// EXPUNGE / CLOSE / UID EXPUNGE: removes the \Deleted messages (of `only`, if given).
@@ -228,6 +227,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             let result: Result<(), MailError> = async {
                 let record: MessageRecord = user.record(&e.message).await?;
                 let copy: [u8; 16] = self.server.inner().env.random();
+                // A record that the commit below never names is unreachable: a refused COPY
+                // leaves garbage, never a visible message.
                 user.put_record(&copy, &record).await?;
                 let names: Vec<String> = {
                     let index = &self.selected.as_ref().expect("still selected").index;
@@ -243,10 +244,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 if is_move {
                     expunges.push(Op::Expunge { message: e.message });
                 }
-                if appends.len() == BATCH {
-                    user.log_append_batch(&dest, &appends, None).await?;
-                    appends.clear();
-                }
                 Ok(())
             }
             .await;
@@ -254,12 +251,26 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 return self.storage_failure(tag, &e);
             }
         }
-        // The copies are committed before the originals are expunged: a failure in between leaves
-        // the message in both mailboxes, never in neither.
-        if let Err(e) = user.log_append_batch(&dest, &appends, None).await {
+        // The commit point: the copies and, for MOVE, the expunges of the originals, in one
+        // request. Before it nothing is visible, after it everything is (RFC 3501 6.4.7, RFC 6851
+        // 3.3): a NO means the command had no effect, so the client's retry adds no duplicate.
+        let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
+        let mut writes = vec![LogWrite {
+            mailbox: &dest,
+            ops: appends,
+            after: None,
+        }];
+        if is_move {
+            writes.push(LogWrite {
+                mailbox: &source,
+                ops: expunges,
+                after: cursor.as_deref(),
+            });
+        }
+        if let Err(e) = user.log_commit(writes).await {
             return self.storage_failure(tag, &e);
         }
-        drop(appends);
+        // From here on the command has happened: a failure only leaves out what it would report.
         let ids: Vec<[u8; 16]> = copied.iter().map(|(_, id)| *id).collect();
         let copyuid = match user.uids_of(&dest, &ids).await {
             Ok(dest_uids) if !copied.is_empty() && dest_uids.iter().all(|u| *u > 0) => {
@@ -279,22 +290,14 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.out.line(format!("* OK {code} moved\r\n").as_bytes());
             }
         }
-        for chunk in expunges.chunks(BATCH) {
-            let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
-            if let Err(e) = user
-                .log_append_batch(&source, chunk, cursor.as_deref())
-                .await
-            {
-                return self.storage_failure(tag, &e);
-            }
-        }
         if dest.id != source.id || is_move {
             if let Err(e) = user.notify(&dest).await {
                 tracing::debug!(error = %e, "notify failed");
             }
         }
         if let Err(e) = self.refresh_selected().await {
-            return self.storage_failure(tag, &e);
+            // The EXPUNGEs of a MOVE then come with the next command's refresh.
+            tracing::warn!(error = %e, "refresh after a committed COPY/MOVE failed");
         }
         match (is_move, copyuid) {
             (false, Some(code)) => self.tagged(tag, "OK", &format!("{code} COPY completed")),

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use super::index::{Index, Snapshot};
-use super::{decode, encode, layout, MailError, MailboxEntry, UserStore};
-use crate::storage::RowQuery;
+use super::{decode, encode, layout, read_retrying, Fold, MailError, MailboxEntry, UserStore};
+use crate::storage::{RowQuery, StorageError};
 
 /// Operations a log tail may hold before a new checkpoint is written.
 pub const EVERY_OPS: u32 = 256;
@@ -18,6 +18,8 @@ pub const EVERY_OPS: u32 = 256;
 pub const LAG: Duration = Duration::from_secs(60);
 /// Checkpoints kept per mailbox (the newest ones).
 const KEEP: usize = 2;
+/// Attempts of a load, at most, when checkpoints written meanwhile keep deleting rows under it.
+const LOAD_ATTEMPTS: u32 = 8;
 
 fn prefix(user: &str, mailbox: &MailboxEntry) -> String {
     format!("{user}/ckpt/{}/", layout::hex_id(&mailbox.id))
@@ -33,12 +35,31 @@ fn sort_key_ms(sk: &str) -> u64 {
 impl UserStore {
     /// Loads a mailbox: its newest checkpoint, then the log after it. Writes a new checkpoint
     /// when the tail was long, and deletes the log rows and checkpoints it replaces.
+    ///
+    /// Loads run concurrently (every session's SELECT, APPENDUID and COPYUID answers): when another
+    /// load's checkpoint deletes rows this one has not read yet, it starts again from that
+    /// checkpoint rather than return, or checkpoint, an index without them.
     pub async fn load_index(&self, mailbox: &MailboxEntry) -> Result<Index, MailError> {
+        for _ in 0..LOAD_ATTEMPTS {
+            if let Some(index) = self.try_load_index(mailbox).await? {
+                return Ok(index);
+            }
+        }
+        Err(StorageError::Conflict.into())
+    }
+
+    /// [`UserStore::load_index`] once; `None` when a concurrent checkpoint got in the way.
+    async fn try_load_index(&self, mailbox: &MailboxEntry) -> Result<Option<Index>, MailError> {
         let prefix = prefix(self.user_id(), mailbox);
         let listed = self.store().blob_list(&prefix, None, 100).await?;
         let mut index = match listed.keys.last() {
             Some((key, _)) => {
-                let sealed = self.store().blob_get(key, None).await?;
+                let sealed = match self.store().blob_get(key, None).await {
+                    Ok(sealed) => sealed,
+                    // Superseded and deleted since the listing.
+                    Err(StorageError::NoSuchKey) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
                 let snapshot: Snapshot = decode("checkpoint", &self.open(key, "", &sealed)?)?;
                 Index::from_snapshot(snapshot)
             }
@@ -55,15 +76,19 @@ impl UserStore {
         let cutoff_ms = now_ms.saturating_sub(LAG.as_millis() as u64);
         let mut covered: Option<Index> = None;
         let mut young = false;
-        self.refresh_with(mailbox, &mut index, None, |index, sk| {
-            if !young && sort_key_ms(sk) > cutoff_ms {
-                young = true;
-                if index.ops_since_checkpoint >= EVERY_OPS {
-                    covered = Some(index.clone());
+        let fold = self
+            .refresh_with(mailbox, &mut index, None, |index, sk| {
+                if !young && sort_key_ms(sk) > cutoff_ms {
+                    young = true;
+                    if index.ops_since_checkpoint >= EVERY_OPS {
+                        covered = Some(index.clone());
+                    }
                 }
-            }
-        })
-        .await?;
+            })
+            .await?;
+        if fold == Fold::Gap {
+            return Ok(None);
+        }
         if !young && index.ops_since_checkpoint >= EVERY_OPS {
             covered = Some(index.clone());
         }
@@ -76,7 +101,22 @@ impl UserStore {
         }
         // A selected mailbox keeps its index: 48 bytes per message, not the up to 96 of a grown Vec.
         index.entries.shrink_to_fit();
-        Ok(index)
+        Ok(Some(index))
+    }
+
+    /// Whether a checkpoint of `mailbox` is beyond `cursor` (any checkpoint, for `None`): it may
+    /// have deleted log rows after `cursor`.
+    pub(crate) async fn checkpoint_beyond(
+        &self,
+        mailbox: &MailboxEntry,
+        cursor: Option<&str>,
+    ) -> Result<bool, MailError> {
+        let prefix = prefix(self.user_id(), mailbox);
+        let listed = read_retrying(|| self.store().blob_list(&prefix, None, 100)).await?;
+        Ok(listed
+            .keys
+            .last()
+            .is_some_and(|(key, _)| cursor.is_none_or(|c| &key[prefix.len()..] > c)))
     }
 
     /// The mailbox as it was at log position `cursor` (what an idling session saw), from the newest
@@ -95,17 +135,26 @@ impl UserStore {
             .rev()
             .find(|(k, _)| cursor.is_some_and(|c| &k[prefix.len()..] <= c));
         let mut index = match usable {
-            Some((key, _)) => {
-                let sealed = self.store().blob_get(key, None).await?;
-                Index::from_snapshot(decode("checkpoint", &self.open(key, "", &sealed)?)?)
-            }
+            Some((key, _)) => match self.store().blob_get(key, None).await {
+                Ok(sealed) => {
+                    Index::from_snapshot(decode("checkpoint", &self.open(key, "", &sealed)?)?)
+                }
+                // Deleted since the listing: a newer checkpoint deleted the rows it needs too.
+                Err(StorageError::NoSuchKey) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
             // Without a checkpoint at or before the cursor, the log must still start at the beginning.
             None if !listed.keys.is_empty() => return Ok(None),
             None => Index::new(),
         };
-        if let Some(cursor) = cursor {
-            self.refresh_with(mailbox, &mut index, Some(cursor), |_, _| {})
+        // Nothing to fold when the checkpoint is at the cursor itself.
+        if let Some(cursor) = cursor.filter(|c| index.cursor.as_deref() != Some(*c)) {
+            let fold = self
+                .refresh_with(mailbox, &mut index, Some(cursor), |_, _| {})
                 .await?;
+            if fold == Fold::Gap {
+                return Ok(None);
+            }
         }
         index.entries.shrink_to_fit();
         Ok(Some(index))
@@ -131,11 +180,12 @@ impl UserStore {
         let sealed = self.seal(&key, "", &encode(&snapshot));
         drop(snapshot);
         self.store().blob_put(&key, sealed).await?;
-        // The log rows the checkpoint covers, then the checkpoints it supersedes.
+        // The log rows the checkpoint covers, then the checkpoints it supersedes. The cursor's own
+        // row stays: a fold that finds its cursor's row knows no row after it was deleted unread.
         let pk = layout::log_partition(self.user_id(), &mailbox.id);
         let query = RowQuery {
             pk,
-            end: Some(format!("{cursor}\0")),
+            end: Some(cursor.clone()),
             ..RowQuery::default()
         };
         self.store().rows_delete_batch(&[query]).await?;

@@ -66,6 +66,20 @@ pub enum Op {
         /// Flags.
         flags: Vec<FlagName>,
     },
+    /// Operations written as one log row, so that they are in the store all together or not at
+    /// all: the copies of a COPY, and the expunges of a MOVE (see `mail::transaction`). Last, so
+    /// that the other variants keep their encodings.
+    Batch(Vec<Op>),
+}
+
+impl Op {
+    /// The operations this one stands for, in order: a batch's, or itself.
+    pub fn flatten(&self) -> &[Op] {
+        match self {
+            Op::Batch(ops) => ops,
+            op => std::slice::from_ref(op),
+        }
+    }
 }
 
 /// One message of a selected mailbox.
@@ -244,12 +258,65 @@ impl Index {
                 entry.modseq = self.highest_modseq;
                 Change::Flags(pos as u32 + 1)
             }
+            // Callers that report each change apply `op.flatten()` one by one instead.
+            Op::Batch(ops) => {
+                for op in ops {
+                    self.apply(op);
+                }
+                Change::None
+            }
         }
     }
 
     /// The number of messages.
     pub fn exists(&self) -> u32 {
         self.entries.len() as u32
+    }
+
+    /// Becomes `fresh`, the same mailbox loaded again, reporting the difference as changes a
+    /// session can show: a message known under the same UID stays (with its new flags), every
+    /// other known message is expunged, and the rest of `fresh` arrives as new messages. When
+    /// `fresh` has a message the session did not know below its UIDNEXT (an operation that reached
+    /// the log late), every known message from that UID on is expunged and comes back as new, so
+    /// that sequence numbers stay consistent.
+    pub fn resync(&mut self, fresh: Index, on_change: &mut impl FnMut(&Index, Change)) {
+        let same = |entries: &[Entry], e: &Entry| {
+            entries
+                .binary_search_by_key(&e.uid, |x| x.uid)
+                .is_ok_and(|i| entries[i].message == e.message)
+        };
+        let cut = fresh
+            .entries
+            .iter()
+            .filter(|e| e.uid < self.uidnext && !same(&self.entries, e))
+            .map(|e| e.uid)
+            .min()
+            .unwrap_or(self.uidnext);
+        // Expunges from the highest sequence number down, so that each is right when sent.
+        for pos in (0..self.entries.len()).rev() {
+            let entry = self.entries[pos];
+            if entry.uid >= cut || !same(&fresh.entries, &entry) {
+                self.entries.remove(pos);
+                on_change(self, Change::Expunged(pos as u32 + 1));
+            }
+        }
+        // What stays is the start of `fresh`, message for message.
+        let kept = self.entries.len();
+        let flagged: Vec<u32> = (0..kept)
+            .filter(|&i| {
+                !self
+                    .flag_names(self.entries[i].flags)
+                    .eq(fresh.flag_names(fresh.entries[i].flags))
+            })
+            .map(|i| i as u32 + 1)
+            .collect();
+        *self = fresh;
+        for seq in flagged {
+            on_change(self, Change::Flags(seq));
+        }
+        for _ in kept..self.entries.len() {
+            on_change(self, Change::Exists);
+        }
     }
 }
 
@@ -407,6 +474,64 @@ mod tests {
         lost.claimed(6..9, 9);
         assert_eq!((lost.first, lost.end), (6, 9));
         assert!(Recent::read_only(4).contains(1_000_000));
+    }
+
+    fn changes(old: &mut Index, fresh: Index) -> Vec<Change> {
+        let mut seen = Vec::new();
+        old.resync(fresh, &mut |_, c| seen.push(c));
+        seen
+    }
+
+    #[test]
+    fn resync_reports_expunges_flags_and_new_messages() {
+        let mut old = Index::new();
+        for n in 1..=4 {
+            old.apply(&append(n, &[]));
+        }
+        let mut fresh = old.clone();
+        fresh.apply(&Op::Expunge { message: [2; 16] });
+        fresh.apply(&Op::FlagsAdd {
+            message: [4; 16],
+            flags: vec!["\\Seen".into()],
+        });
+        fresh.apply(&append(5, &[]));
+        fresh.apply(&append(6, &[]));
+        let seen = changes(&mut old, fresh.clone());
+        assert_eq!(
+            seen,
+            [
+                Change::Expunged(2),
+                Change::Flags(3),
+                Change::Exists,
+                Change::Exists
+            ]
+        );
+        assert_eq!(old.entries, fresh.entries);
+    }
+
+    #[test]
+    fn resync_re_adds_messages_from_a_late_operation_on() {
+        // The session folded 1, 2, 4; the log turned out to be 1, 3, 2, 4 (3 landed late).
+        let mut old = Index::new();
+        for n in [1, 2, 4] {
+            old.apply(&append(n, &[]));
+        }
+        let mut fresh = Index::new();
+        for n in [1, 3, 2, 4] {
+            fresh.apply(&append(n, &[]));
+        }
+        let seen = changes(&mut old, fresh.clone());
+        assert_eq!(
+            seen,
+            [
+                Change::Expunged(3),
+                Change::Expunged(2),
+                Change::Exists,
+                Change::Exists,
+                Change::Exists
+            ]
+        );
+        assert_eq!(old.exists(), 4);
     }
 
     #[test]

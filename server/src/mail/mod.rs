@@ -5,6 +5,7 @@ pub mod body;
 pub mod checkpoint;
 pub mod index;
 pub mod layout;
+pub mod transaction;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use crate::crypto::{CryptoError, SecretKey, STREAM_PREFIX_BYTES};
 use crate::env::Env;
 use crate::storage::{CausalityToken, RowInsert, RowQuery, StorageError, Store};
 use index::{Change, Index, Op};
+use transaction::LogWrite;
 
 /// Why a mail operation failed.
 #[derive(Debug, Error)]
@@ -131,6 +133,32 @@ struct RecentMark {
 pub struct LogClock {
     node: u32,
     last_ms: Mutex<u64>,
+    /// Per log partition being written, the lock of [`LogClock::turn`].
+    turns: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A writer's turn at one log (see [`LogClock::turn`]); the next writer's turn starts when it drops.
+pub struct LogTurn<'a> {
+    clock: &'a LogClock,
+    pk: String,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for LogTurn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        drop(self.lock.take());
+        // Never poisoned in practice: the critical sections cannot panic.
+        let mut turns = self.clock.turns.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's own reference is the last one: no writer holds or awaits this log's turn.
+        if turns
+            .get(&self.pk)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            turns.remove(&self.pk);
+        }
+    }
 }
 
 impl LogClock {
@@ -139,7 +167,29 @@ impl LogClock {
         LogClock {
             node: u32::from_be_bytes(env.random()),
             last_ms: Mutex::new(0),
+            turns: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Waits for this instance's turn to write to log partition `pk`. A writer takes its sort
+    /// keys after its turn starts and keeps the turn until its rows are stored, so that the rows
+    /// this instance writes to one log land in sort-key order. Otherwise a reader could fold a
+    /// row while one with a smaller key was still on its way: it would never see that one (its
+    /// cursor is past it), and a later fold would give different UIDs to every message after it.
+    pub async fn turn(&self, pk: &str) -> LogTurn<'_> {
+        let lock = {
+            let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(pk.to_string()).or_default().clone()
+        };
+        // Built before waiting, so that a writer dropped while waiting still tidies the map.
+        let mut turn = LogTurn {
+            clock: self,
+            pk: pk.to_string(),
+            lock: Some(lock.clone()),
+            guard: None,
+        };
+        turn.guard = Some(lock.lock_owned().await);
+        turn
     }
 
     /// A sort key later than both the wall clock's and `after`'s.
@@ -206,6 +256,16 @@ pub(crate) async fn insert_checked(
 
 /// Rows read per request when folding a log.
 const LOG_PAGE: u32 = 256;
+
+/// How folding a log into an index ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fold {
+    /// Every row after the cursor was folded.
+    Done,
+    /// A checkpoint deleted rows after the cursor before they were read: the index misses them
+    /// and must be loaded again from the newest checkpoint. Nothing was folded past the gap.
+    Gap,
+}
 
 /// One authenticated user's view of the store.
 #[derive(Clone)]
@@ -449,46 +509,19 @@ impl UserStore {
         Ok(insert_checked(&self.store, pk, sk, ct, value).await?)
     }
 
-    /// Writes several operations to a mailbox's log in one request, in order, after `after`.
+    /// Writes several operations to a mailbox's log as one row, in order, after `after`.
     pub async fn log_append_batch(
         &self,
         mailbox: &MailboxEntry,
-        ops: &[Op],
+        ops: Vec<Op>,
         after: Option<&str>,
     ) -> Result<(), MailError> {
-        let pk = layout::log_partition(&self.user, &mailbox.id);
-        let mut items = Vec::with_capacity(ops.len());
-        let mut last: Option<String> = after.map(str::to_string);
-        for op in ops {
-            let sk = self.clock.next(self.env(), last.as_deref());
-            let value = self.seal(&pk, &sk, &encode(op));
-            items.push(RowInsert {
-                pk: pk.clone(),
-                sk: sk.clone(),
-                ct: None,
-                value: Some(value),
-            });
-            last = Some(sk);
-        }
-        if let Err(e) = self.store.rows_insert_batch(&items).await {
-            // As in `log_append`: applied with a lost answer counts as done.
-            let (Some(first), Some(last)) = (items.first(), items.last()) else {
-                return Ok(());
-            };
-            let query = RowQuery {
-                pk: pk.clone(),
-                start: Some(first.sk.clone()),
-                end: Some(format!("{}\0", last.sk)),
-                ..RowQuery::default()
-            };
-            match read_retrying(|| self.store.rows_read(&query)).await {
-                Ok(page) if page.items.len() == items.len() && page.next_start.is_none() => {
-                    return Ok(())
-                }
-                _ => return Err(e.into()),
-            }
-        }
-        Ok(())
+        self.log_commit(vec![LogWrite {
+            mailbox,
+            ops,
+            after,
+        }])
+        .await
     }
 
     /// Appends an operation to a mailbox's log, after `after` (the caller's cursor); returns its sort key.
@@ -499,31 +532,44 @@ impl UserStore {
         after: Option<&str>,
     ) -> Result<String, MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
+        let _turn = self.clock.turn(&pk).await;
         let sk = self.clock.next(self.env(), after);
         let sealed = self.seal(&pk, &sk, &encode(op));
         self.insert_verified(&pk, &sk, None, sealed).await?;
         Ok(sk)
     }
 
-    /// Folds the log rows after the index's cursor into it, reporting each visible change.
+    /// Folds the log rows after the index's cursor into it, reporting each visible change. When a
+    /// checkpoint has deleted rows past the cursor before they were folded, the mailbox is loaded
+    /// again and the difference reported instead.
     pub async fn refresh(
         &self,
         mailbox: &MailboxEntry,
         index: &mut Index,
         mut on_change: impl FnMut(&Index, Change),
     ) -> Result<(), MailError> {
-        self.refresh_inner(mailbox, index, None, |_, _| {}, &mut on_change)
-            .await
+        match self
+            .refresh_inner(mailbox, index, None, |_, _| {}, &mut on_change)
+            .await?
+        {
+            Fold::Done => Ok(()),
+            Fold::Gap => {
+                let fresh = Box::pin(self.load_index(mailbox)).await?;
+                index.resync(fresh, &mut on_change);
+                Ok(())
+            }
+        }
     }
 
-    /// [`UserStore::refresh`] that also shows `before` the state ahead of each row, with its sort key.
+    /// [`UserStore::refresh`] that also shows `before` the state ahead of each row, with its sort
+    /// key, and leaves it to the caller to recover from a [`Fold::Gap`].
     pub(crate) async fn refresh_with(
         &self,
         mailbox: &MailboxEntry,
         index: &mut Index,
         until: Option<&str>,
         before: impl FnMut(&Index, &str),
-    ) -> Result<(), MailError> {
+    ) -> Result<Fold, MailError> {
         self.refresh_inner(mailbox, index, until, before, &mut |_, _| {})
             .await
     }
@@ -535,13 +581,16 @@ impl UserStore {
         until: Option<&str>,
         mut before: impl FnMut(&Index, &str),
         on_change: &mut impl FnMut(&Index, Change),
-    ) -> Result<(), MailError> {
+    ) -> Result<Fold, MailError> {
         let pk = layout::log_partition(&self.user, &mailbox.id);
         loop {
+            // Each page starts at the cursor's own row, not after it: a checkpoint deletes the
+            // rows before its cursor, so while that row is there no row after it was deleted.
+            let anchor = index.cursor.clone();
             let query = RowQuery {
                 pk: pk.clone(),
                 prefix: None,
-                start: index.cursor.as_ref().map(|c| format!("{c}\0")),
+                start: anchor.clone(),
                 end: until.map(|u| format!("{u}\0")),
                 limit: Some(LOG_PAGE),
                 reverse: false,
@@ -551,18 +600,33 @@ impl UserStore {
             // Retried: a refresh that fails after a command's writes succeeded turns the
             // command into a NO, which the client retries into duplicates (COPY, MOVE).
             let page = read_retrying(|| self.store.rows_read(&query)).await?;
-            for item in &page.items {
+            let mut items = page.items.as_slice();
+            match (&anchor, items.first()) {
+                (Some(cursor), Some(first)) if first.sk == *cursor => items = &items[1..],
+                (None, None) => {}
+                // The row is gone (or the fold starts from the log's beginning): rows may have
+                // been deleted unread if a checkpoint beyond it exists, listed after the read
+                // since a checkpoint's object is written before the rows it covers are deleted.
+                _ => {
+                    if self.checkpoint_beyond(mailbox, anchor.as_deref()).await? {
+                        return Ok(Fold::Gap);
+                    }
+                }
+            }
+            for item in items {
                 before(index, &item.sk);
                 for value in item.values.iter().flatten() {
                     let op: Op = decode("log op", &self.open(&pk, &item.sk, value)?)?;
-                    let change = index.apply(&op);
-                    index.ops_since_checkpoint += 1;
-                    on_change(index, change);
+                    for op in op.flatten() {
+                        let change = index.apply(op);
+                        index.ops_since_checkpoint += 1;
+                        on_change(index, change);
+                    }
                 }
                 index.cursor = Some(item.sk.clone());
             }
-            if page.next_start.is_none() || page.items.is_empty() {
-                return Ok(());
+            if page.next_start.is_none() || items.is_empty() {
+                return Ok(Fold::Done);
             }
         }
     }

@@ -23,6 +23,37 @@ pub struct Started {
     pub fake: fakes3::FakeS3,
 }
 
+/// A clock the test moves by hand, in milliseconds since the Unix epoch.
+pub struct TestClock(pub std::sync::atomic::AtomicU64);
+
+impl Clock for TestClock {
+    fn now(&self) -> std::time::SystemTime {
+        let ms = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+    }
+}
+
+impl TestClock {
+    /// Moves the clock `ms` milliseconds on.
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Starts fakes3 and the server with user alice/alice-pw on a [`TestClock`] at 2024-02-15.
+pub async fn start_alice_on_test_clock() -> (Started, Arc<TestClock>) {
+    let clock = Arc::new(TestClock(std::sync::atomic::AtomicU64::new(
+        1_707_955_200_000,
+    )));
+    let started = start_with(
+        Limits::default(),
+        Some(clock.clone()),
+        &[("alice", "alice-pw")],
+    )
+    .await;
+    (started, clock)
+}
+
 /// Starts fakes3 and the server with users alice/alice-pw and alice-password-less variants.
 pub async fn start_with(
     limits: Limits,
