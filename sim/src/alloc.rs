@@ -76,12 +76,17 @@ static SLOTS: [Slot; ACCOUNTS_MAX] = [const { Slot::new() }; ACCOUNTS_MAX];
 static TRACED: AtomicU16 = AtomicU16::new(0);
 const SIZE_CLASSES: usize = 16_385;
 static LIVE_BY_SIZE: [AtomicI64; SIZE_CLASSES] = [const { AtomicI64::new(0) }; SIZE_CLASSES];
+/// Diagnostics: allocations (reallocations included) by exact size of the traced account.
+static ALLOCS_BY_SIZE: [AtomicU64; SIZE_CLASSES] = [const { AtomicU64::new(0) }; SIZE_CLASSES];
 
 fn trace(owner: u16, size: usize, delta: i64) {
     if owner != 0 && TRACED.load(Ordering::Relaxed) == owner {
         LIVE_BY_SIZE[size.min(SIZE_CLASSES - 1)].fetch_add(delta, Ordering::Relaxed);
-        if delta > 0 && size == BACKTRACE_SIZE.load(Ordering::Relaxed) {
-            print_backtrace(size);
+        if delta > 0 {
+            ALLOCS_BY_SIZE[size.min(SIZE_CLASSES - 1)].fetch_add(1, Ordering::Relaxed);
+            if size == BACKTRACE_SIZE.load(Ordering::Relaxed) {
+                print_backtrace(size);
+            }
         }
     }
 }
@@ -107,6 +112,7 @@ fn print_backtrace(size: usize) {
 
 /// Prints where the next few allocations of `size` bytes by the traced account come from.
 pub fn backtrace_size(size: usize) {
+    BACKTRACES_LEFT.store(40, Ordering::Relaxed);
     BACKTRACE_SIZE.store(size, Ordering::Relaxed);
 }
 
@@ -115,7 +121,29 @@ pub fn trace_sizes(id: u16) {
     for class in &LIVE_BY_SIZE {
         class.store(0, Ordering::Relaxed);
     }
+    for class in &ALLOCS_BY_SIZE {
+        class.store(0, Ordering::Relaxed);
+    }
     TRACED.store(id, Ordering::Relaxed);
+}
+
+/// Allocations made by the traced account since [`trace_sizes`], as `(size, count)`.
+pub fn alloc_sizes() -> Vec<(usize, u64)> {
+    ALLOCS_BY_SIZE
+        .iter()
+        .enumerate()
+        .map(|(size, n)| (size, n.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n != 0)
+        .collect()
+}
+
+/// Diagnostics: the next account made with this name is traced from its creation on.
+static TRACE_NEXT_NAMED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Traces ([`trace_sizes`]) the next [`Account`] named `name`, from its creation on.
+pub fn trace_next_account_named(name: &str) {
+    let mut next = TRACE_NEXT_NAMED.lock().unwrap_or_else(|e| e.into_inner());
+    *next = Some(name.to_string());
 }
 
 /// Blocks allocated since [`trace_sizes`] and still live, as `(size, count)` with count != 0; the
@@ -302,10 +330,15 @@ impl Account {
             {
                 SLOTS[id].clear();
                 let id = u16::try_from(id).expect("ACCOUNTS_MAX fits in a u16");
-                return Ok(Account {
-                    id,
-                    name: name.into(),
-                });
+                let name = name.into();
+                {
+                    let mut next = TRACE_NEXT_NAMED.lock().unwrap_or_else(|e| e.into_inner());
+                    if next.as_deref() == Some(name.as_str()) {
+                        *next = None;
+                        trace_sizes(id);
+                    }
+                }
+                return Ok(Account { id, name });
             }
         }
         Err(AccountError::Exhausted)
@@ -448,6 +481,18 @@ mod tests {
         assert_eq!(account.figures().live_bytes, 4096);
         drop(page);
         assert_eq!(account.figures().live_bytes, 0);
+    }
+
+    #[test]
+    fn the_next_account_of_a_name_has_its_allocations_counted_by_size() {
+        trace_next_account_named("traced by name");
+        let account = Account::new("traced by name").expect("accounts available");
+        {
+            let _guard = account.enter();
+            drop(std::hint::black_box(vec![0u8; 12_345]));
+        }
+        assert!(alloc_sizes().contains(&(12_345, 1)), "{:?}", alloc_sizes());
+        assert!(!live_sizes().iter().any(|&(size, _)| size == 12_345));
     }
 
     #[test]

@@ -347,13 +347,64 @@ impl Phase {
     }
 }
 
+/// A barrier for the client tasks of one simulation (one thread) that releases its waiters in the
+/// order they arrived, so that the clients' next commands leave in an order the seed fixes.
+///
+/// Not `tokio::sync::Barrier`: it is built on `tokio::sync::watch`, whose receivers each wait on
+/// one of 8 `Notify`s picked with tokio's thread RNG, and that RNG is seeded from the OS (turmoil
+/// seeds it only under `--cfg tokio_unstable`). Clients released by it resumed in a random order,
+/// so sessions entered IDLE (or sent their next command) in a different order from run to run:
+/// same bytes on the wire, but e.g. the server's watch map split its B-tree nodes differently,
+/// one 280 B allocation more or less.
+struct PhaseBarrier {
+    parties: usize,
+    arrived: Cell<usize>,
+    generation: Cell<u64>,
+    released: tokio::sync::Notify,
+}
+
+impl PhaseBarrier {
+    fn new(parties: usize) -> PhaseBarrier {
+        PhaseBarrier {
+            parties: parties.max(1),
+            arrived: Cell::new(0),
+            generation: Cell::new(0),
+            released: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until `parties` tasks have called it; true for the last one, which returns at once.
+    /// `Notify::notify_waiters` wakes its waiters first come, first woken.
+    async fn wait(&self) -> bool {
+        let generation = self.generation.get();
+        let arrived = self.arrived.get() + 1;
+        if arrived >= self.parties {
+            self.arrived.set(0);
+            self.generation.set(generation.wrapping_add(1));
+            self.released.notify_waiters();
+            return true;
+        }
+        self.arrived.set(arrived);
+        let released = self.released.notified();
+        tokio::pin!(released);
+        // Registered now, so that this waiter's place in the wake order is its arrival.
+        released.as_mut().enable();
+        while self.generation.get() == generation {
+            released.as_mut().await;
+            released.set(self.released.notified());
+            released.as_mut().enable();
+        }
+        false
+    }
+}
+
 /// Phase boundaries shared by a run's clients: every client waits at each boundary, and the
 /// last one to arrive records the server's phase figures and resets its peak.
 #[derive(Clone)]
 pub struct PhaseMarks {
     server: u16,
     names: &'static [&'static str],
-    barrier: Rc<tokio::sync::Barrier>,
+    barrier: Rc<PhaseBarrier>,
     phases: Rc<RefCell<Vec<Phase>>>,
     allocs_at_start: Rc<Cell<u64>>,
     live_at_start: Rc<Cell<u64>>,
@@ -371,7 +422,7 @@ impl PhaseMarks {
         PhaseMarks {
             server: server.id(),
             names,
-            barrier: Rc::new(tokio::sync::Barrier::new(clients)),
+            barrier: Rc::new(PhaseBarrier::new(clients)),
             phases: Rc::default(),
             allocs_at_start: Rc::new(Cell::new(server.figures().allocs)),
             live_at_start: Rc::new(Cell::new(server.figures().live_bytes)),
@@ -393,7 +444,7 @@ impl PhaseMarks {
     }
 
     async fn end(&self, index: usize) {
-        if self.barrier.wait().await.is_leader() {
+        if self.barrier.wait().await {
             let figures = alloc::figures_of(self.server);
             let now_ms = sim_now_ms();
             self.phases.borrow_mut().push(Phase {
@@ -604,5 +655,49 @@ fn describe(failure: &Failure) -> String {
             line,
         } => format!("{command}: expected {expected}, got {line:?}"),
         Failure::Broken { command, error } => format!("{command}: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per round: the tasks in the order they arrived, and in the order they were released.
+    type Rounds = Vec<(Vec<usize>, Vec<(usize, bool)>)>;
+
+    #[test]
+    fn phase_barrier_releases_waiters_in_arrival_order_after_the_last_one_leads() {
+        const TASKS: usize = 4;
+        const ROUNDS: usize = 3;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime builds");
+        let local = tokio::task::LocalSet::new();
+        let barrier = Rc::new(PhaseBarrier::new(TASKS));
+        let rounds: Rc<RefCell<Rounds>> =
+            Rc::new(RefCell::new(vec![(Vec::new(), Vec::new()); ROUNDS]));
+        local.block_on(&rt, async {
+            let mut tasks = Vec::new();
+            for i in 0..TASKS {
+                let (barrier, rounds) = (barrier.clone(), rounds.clone());
+                tasks.push(tokio::task::spawn_local(async move {
+                    for round in 0..ROUNDS {
+                        rounds.borrow_mut()[round].0.push(i);
+                        let leader = barrier.wait().await;
+                        rounds.borrow_mut()[round].1.push((i, leader));
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.expect("the task completes");
+            }
+        });
+        for (arrived, released) in rounds.borrow().iter() {
+            assert_eq!(arrived.len(), TASKS);
+            let last = *arrived.last().expect("tasks arrived");
+            let mut expected = vec![(last, true)];
+            expected.extend(arrived[..TASKS - 1].iter().map(|&i| (i, false)));
+            assert_eq!(released, &expected, "arrived in order {arrived:?}");
+        }
     }
 }

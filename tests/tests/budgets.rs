@@ -57,27 +57,18 @@ macro_rules! budget_rows {
     };
 }
 
-// These four give the same bytes on the wire and the same allocation counts twice, but a peak or
-// a live figure a few bytes to a few hundred bytes apart (e.g. login: 20,708,544 vs 20,708,546):
-// an open bug (something frees at a schedule-dependent moment). Their budgets are still checked
-// above; the determinism check is ignored until the cause is found, never loosened.
+// A determinism check that is known to fail now and then, ignored until its cause is fixed
+// (never loosened); the scenario's budget is still checked by its `_stays_within_its_budget` row.
 macro_rules! known_nondeterministic {
     ($($twice:ident => $name:literal),* $(,)?) => {
         $(
             #[test]
-            #[ignore = "open bug: two runs differ by a few bytes of peak/live (same wire bytes, same allocation count)"]
+            #[ignore = "open bug: turmoil 0.7.2's socket tables (IndexMaps with std's random hash keys) grow at hash-dependent moments, so a run now and then makes one allocation more or less on a host's account"]
             fn $twice() {
                 check_deterministic($name);
             }
         )*
     };
-}
-
-known_nondeterministic! {
-    append_par_is_deterministic => "append_par",
-    lmtp_is_deterministic => "lmtp",
-    login_is_deterministic => "login",
-    trace_replay_is_deterministic => "trace_replay",
 }
 
 macro_rules! budget_only_rows {
@@ -91,16 +82,21 @@ macro_rules! budget_only_rows {
     };
 }
 
-budget_only_rows! {
-    append_par_stays_within_its_budget => "append_par",
-    lmtp_stays_within_its_budget => "lmtp",
-    login_stays_within_its_budget => "login",
-    trace_replay_stays_within_its_budget => "trace_replay",
-}
-
+// append_par, lmtp, login, trace_replay, idle_10, idle_16 and idle_1k used to differ by one
+// allocation from run to run: their clients, tasks of one host, were released from each phase
+// boundary by tokio's `Barrier` in a random order (fixed: sim/src/scenario.rs, `PhaseBarrier`).
+// One cause is left, outside this workspace: turmoil 0.7.2 keeps each host's sockets and each
+// socket's out-of-order segments in IndexMaps hashed with std's random per-process keys, so
+// whether a removal leaves a tombstone, and so when such a table grows (one 592 B, 1,168 B or
+// 2,320 B block on the host's account), changes from process to process. Any check below can fail
+// now and then for that reason (seen: append_seq's fakes3 peak +288 B) until turmoil hashes them
+// with fixed keys; a turmoil patched so made every determinism check of this file pass.
 budget_rows! {
     append_fetch_stays_within_its_budget, append_fetch_is_deterministic => "append_fetch",
     append_seq_stays_within_its_budget, append_seq_is_deterministic => "append_seq",
+    login_stays_within_its_budget, login_is_deterministic => "login",
+    trace_replay_stays_within_its_budget, trace_replay_is_deterministic => "trace_replay",
+    idle_1k_stays_within_its_budget, idle_1k_is_deterministic => "idle_1k",
     copy_move_stays_within_its_budget, copy_move_is_deterministic => "copy_move",
     store_flags_stays_within_its_budget, store_flags_is_deterministic => "store_flags",
     refresh_stays_within_its_budget, refresh_is_deterministic => "refresh",
@@ -118,29 +114,25 @@ budget_rows! {
     scale_search_1k_stays_within_its_budget, scale_search_1k_is_deterministic => "scale_search_1k",
 }
 
-// The idle scenarios give the same wire bytes twice, but one run in a process can make one
-// allocation (280 B) more than the run before it, during "idle": the same open bug as the four
-// above. Their budgets are checked; their determinism is not, until the cause is found.
+// These hit the turmoil cause above often (runs of two in one process that differed: idle_10 9 in
+// 10, append_par and lmtp 1 in 4, idle_16 about 1 in 20; fault_crash in tests/tests/faults.rs 1 in
+// 2), and none with the patched turmoil: their determinism checks wait for it.
 budget_only_rows! {
+    append_par_stays_within_its_budget => "append_par",
+    lmtp_stays_within_its_budget => "lmtp",
     idle_10_stays_within_its_budget => "idle_10",
     idle_16_stays_within_its_budget => "idle_16",
-    idle_1k_stays_within_its_budget => "idle_1k",
+    // 3,834 B per idle session (was 4,139 while the storage pool closed connections between the
+    // two measuring points; it no longer does: `server_fixed_bytes_after_idle` is 0). Its two runs
+    // differ in 1 process of 4 (the turmoil cause above).
+    idle_100_stays_within_its_budget => "idle_100",
 }
 
 known_nondeterministic! {
+    append_par_is_deterministic => "append_par",
+    lmtp_is_deterministic => "lmtp",
     idle_10_is_deterministic => "idle_10",
     idle_16_is_deterministic => "idle_16",
-}
-
-// An idle session's figure is what the sessions hold: live bytes at the end of "idle" minus live
-// bytes once they logged out (sim/src/scenarios/users.rs). At 100 users it is 4,139 B against 4,096:
-// the sessions' own blocks sum to ~3.77 KB each (allocation trace: `IMAPSIM_TRACE_SIZES=1 imapsim
-// run idle_100`), and the storage pool closes 4 connections (~40 KB) between the two points, which
-// this figure charges to the sessions. Not loosened; the measure needs a quiet pool.
-#[test]
-#[ignore = "over target by 43 B: 4,139 B per idle session at 100 users, storage-pool churn between the measuring points; `cargo run --release -p sim -- run idle_100`"]
-fn idle_100_stays_within_its_budget() {
-    check_row("idle_100");
 }
 
 #[test]
