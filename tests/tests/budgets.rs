@@ -122,7 +122,7 @@ budget_only_rows! {
     lmtp_stays_within_its_budget => "lmtp",
     idle_10_stays_within_its_budget => "idle_10",
     idle_16_stays_within_its_budget => "idle_16",
-    // 3,834 B per idle session (was 4,139 while the storage pool closed connections between the
+    // 3,843 B per idle session (was 4,139 while the storage pool closed connections between the
     // two measuring points; it no longer does: `server_fixed_bytes_after_idle` is 0). Its two runs
     // differ in 1 process of 4 (the turmoil cause above).
     idle_100_stays_within_its_budget => "idle_100",
@@ -142,7 +142,7 @@ fn fetch_body_stays_within_its_budget() {
 }
 
 #[test]
-#[ignore = "report only (3.5 min): 10,000 sessions, 4,550 B per idle session against 4,096; `cargo run --release -p sim -- run idle_10k`"]
+#[ignore = "report only (3.3 min): 10,000 sessions, 3,745 B per idle session against 4,096; `cargo run --release -p sim -- run idle_10k`"]
 fn idle_10k_stays_within_its_budget() {
     check_row("idle_10k");
 }

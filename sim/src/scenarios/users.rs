@@ -338,11 +338,25 @@ pub fn run_idle(
     let trace_sizes = std::env::var_os("IMAPSIM_TRACE_SIZES").is_some();
     let (notified_tx, notified_rx) = mpsc::unbounded_channel::<usize>();
     let notified_rx = Rc::new(RefCell::new(Some(notified_rx)));
+    // IMAPSIM_TRACE_SIZES=1 diagnostics: commands each session sent on its idle connection up to
+    // IDLE (each one a turmoil segment into the server socket's channel).
+    let sent_to_idle: Rc<RefCell<Vec<u64>>> = Rc::default();
+    // The idle logins go in at most as many at a time as the server derives and queues keys, as a
+    // client pool that backs off would: unpaced, 10,000 logins are answered NO [UNAVAILABLE] and
+    // retried up to ~120 times on one connection, and each message a turmoil connection has
+    // received beyond 32 keeps a second 1,056 B block of its channel until it closes (the
+    // simulator's, counted on the server: +800 B per idle session at 10,000, none at 1,000).
+    let limits = server::config::Limits::default();
+    let logins = Rc::new(Semaphore::new(
+        limits.kdf_concurrency + limits.kdf_queue_max,
+    ));
     let (m, o) = (marks.clone(), outcomes.clone());
     client_host(&mut harness, n + 1, move |t| {
         let (sizes, outcomes, list) = (sizes.clone(), o.clone(), list.clone());
         let notified_tx = notified_tx.clone();
         let notified_rx = notified_rx.clone();
+        let sent_to_idle = sent_to_idle.clone();
+        let logins = logins.clone();
         let mut phases = m.cursor();
         async move {
             let mut outcome = ClientOutcome::default();
@@ -364,6 +378,15 @@ pub fn run_idle(
                     for (size, count) in crate::alloc::live_sizes() {
                         eprintln!("idle live blocks: {count:>6} x {size:>6} B");
                     }
+                    let sent = sent_to_idle.borrow();
+                    let over = |k: u64| sent.iter().filter(|&&c| c >= k).count();
+                    eprintln!(
+                        "idle sessions: {}, max commands up to IDLE {}, sessions with >= 33: {}, >= 65: {}",
+                        sent.len(),
+                        sent.iter().max().copied().unwrap_or(0),
+                        over(33),
+                        over(65)
+                    );
                     // Then what the rest of the run frees and keeps (negative: freed blocks
                     // that were live at the end of "idle").
                     crate::alloc::trace_sizes(server_account);
@@ -426,10 +449,19 @@ pub fn run_idle(
                 outcome.stats = client.into_stats();
             }
             phases.end_phase().await;
-            if let Some(mut client) = login(&user, &password, &mut outcome).await {
+            let permit = logins
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            let logged_in = login(&user, &password, &mut outcome).await;
+            drop(permit);
+            if let Some(mut client) = logged_in {
                 let result = async {
                     client.command("SELECT INBOX").await?;
                     let (tag, _) = client.idle_start().await?;
+                    if trace_sizes {
+                        sent_to_idle.borrow_mut().push(client.stats().commands);
+                    }
                     // "idle" ends a simulated second after the last IDLE began, when the server's
                     // storage connections beyond its pool have closed.
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
