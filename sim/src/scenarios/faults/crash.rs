@@ -13,7 +13,7 @@ use fakes3::Op;
 
 use super::{
     append_until_done, arm, check_heap, deliver_until_done, disarm, idle_after, idle_level,
-    preload, provision, store_until_done, verify, warm, Ctx, FaultRun, Link,
+    setup_inbox, store_until_done, verify, Ctx, FaultRun, Link,
 };
 use crate::client::ClientError;
 use crate::harness::{HostFault, IMAP_HOST};
@@ -42,12 +42,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let ctx = run.ctx();
     let imap = run.harness.accounts().imap.id();
     run.harness.client("driver", async move {
-        let setup = async {
-            provision(IMAP_HOST, &ctx, 1).await?;
-            preload(&ctx, IMAP_HOST, 1, "INBOX", (0, PRELOAD), small, 8).await?;
-            warm(IMAP_HOST, &ctx, 1, &MAILBOXES).await
-        };
-        if let Err(e) = setup.await {
+        if let Err(e) = setup_inbox(&ctx, PRELOAD, small, 8, &MAILBOXES).await {
             ctx.violation(format!("setup failed with no crash: {e}"));
             return Ok(());
         }

@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use super::{
-    check_heap, deliver_until_done, fetch_all, idle_after, idle_level, lmtp_deliver, preload,
-    provision, verify, warm, Ctx, FaultRun, Link, Raw,
+    check_heap, deliver_until_done, fetch_all, idle_after, idle_level, lmtp_deliver, setup_inbox,
+    verify, Ctx, FaultRun, Link, Raw,
 };
 use crate::harness::IMAP_HOST;
 use crate::invariants::Ack;
@@ -37,12 +37,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let ctx = run.ctx();
     let imap = run.harness.accounts().imap.id();
     run.harness.client("driver", async move {
-        let setup = async {
-            provision(IMAP_HOST, &ctx, 1).await?;
-            preload(&ctx, IMAP_HOST, 1, "INBOX", (0, PRELOAD), large, 4).await?;
-            warm(IMAP_HOST, &ctx, 1, &MAILBOXES).await
-        };
-        if let Err(e) = setup.await {
+        if let Err(e) = setup_inbox(&ctx, PRELOAD, large, 4, &MAILBOXES).await {
             ctx.violation(format!("setup failed: {e}"));
             return Ok(());
         }

@@ -637,6 +637,35 @@ pub async fn provision(host: &str, ctx: &Ctx, i: usize) -> Result<(), ClientErro
     Session::login(host, ctx, i).await?.logout().await
 }
 
+/// Waits for every client task of `set`; the last error, if any.
+async fn join_clients(
+    mut set: tokio::task::JoinSet<Result<(), ClientError>>,
+) -> Result<(), ClientError> {
+    let mut result = Ok(());
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(e) => result = Err(ClientError::Io(std::io::Error::other(e.to_string()))),
+        }
+    }
+    result
+}
+
+/// The setup of a one-user scenario, faults off: user 1 provisioned on [`IMAP_HOST`], `count`
+/// emails APPENDed to INBOX (sizes by `bytes`, from `sessions` sessions at once), then warmed.
+pub async fn setup_inbox(
+    ctx: &Ctx,
+    count: usize,
+    bytes: fn(usize) -> u64,
+    sessions: usize,
+    mailboxes: &[&str],
+) -> Result<(), ClientError> {
+    provision(IMAP_HOST, ctx, 1).await?;
+    preload(ctx, IMAP_HOST, 1, "INBOX", (0, count), bytes, sessions).await?;
+    warm(IMAP_HOST, ctx, 1, mailboxes).await
+}
+
 /// APPENDs emails `first..first + count` (sizes by `bytes`) to `mailbox` from `sessions`
 /// sessions at once, every APPEND in the ledger with its APPENDUID.
 pub async fn preload(
@@ -667,15 +696,7 @@ pub async fn preload(
             link.logout().await
         });
     }
-    let mut result = Ok(());
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => result = Err(e),
-            Err(e) => result = Err(ClientError::Io(std::io::Error::other(e.to_string()))),
-        }
-    }
-    result
+    join_clients(set).await
 }
 
 /// Parallel sessions of [`warm`]: as many as the storage client keeps idle connections per
@@ -755,15 +776,7 @@ async fn warm_round(
             session.logout().await
         });
     }
-    let mut result = Ok(());
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => result = Err(e),
-            Err(e) => result = Err(ClientError::Io(std::io::Error::other(e.to_string()))),
-        }
-    }
-    result
+    join_clients(set).await
 }
 
 /// `uids` (ascending) as an IMAP UID set, runs collapsed (`1:20,25`).
