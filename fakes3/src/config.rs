@@ -19,6 +19,9 @@ pub struct Config {
     pub faults: Faults,
     /// Largest request body accepted; larger ones get 400 EntityTooLarge. Default 64 MiB.
     pub max_body_bytes: usize,
+    /// Whether responses carry an HTTP `Date` header, as S3 and Garage send. hyper writes it from
+    /// the wall clock, which must not reach a simulation: the harness turns it off. Default true.
+    pub date_header: bool,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             seed: 0,
             faults: Faults::default(),
             max_body_bytes: 64 << 20,
+            date_header: true,
         }
     }
 }

@@ -113,6 +113,7 @@ impl FakeS3 {
                 key_id: config.key_id,
                 region: config.region,
                 max_body_bytes: config.max_body_bytes,
+                date_header: config.date_header,
                 state: Mutex::new(state),
             }),
         })
@@ -146,6 +147,7 @@ impl FakeS3 {
             async move { Ok::<_, Infallible>(fake.respond(api, req).await) }
         });
         http1::Builder::new()
+            .auto_date_header(self.inner.date_header)
             .serve_connection(TokioIo::new(io), service)
             .await
     }

@@ -64,6 +64,8 @@ pub struct Shared {
     pub region: String,
     /// Request body cap, in bytes.
     pub max_body_bytes: usize,
+    /// Whether responses carry a `Date` header.
+    pub date_header: bool,
     /// The mutable state.
     pub state: Mutex<State>,
 }

@@ -7,7 +7,7 @@
 //! [`Account::enter`] or by the [`crate::attribution`] layer while turmoil ticks a host.
 //!
 //! A library cannot choose the global allocator of the binaries that use it: every binary (and
-//! every integration-test binary) that wants figures must say `sim::counting_allocator!();` once.
+//! every integration-test binary) that wants figures must say `sim::simulation_binary!();` once.
 //! Without it every figure stays at zero and [`installed`] returns false.
 //!
 //! Accounts live in a fixed global array; each simulation reserves fresh ids (several simulations
@@ -169,6 +169,19 @@ thread_local! {
     /// The account charged for allocations made on this thread (0 = unattributed).
     /// `const`-initialised, no destructor: safe to read from inside the allocator.
     static CURRENT: Cell<u16> = const { Cell::new(0) };
+    /// Allocations (reallocations included) made on this thread, whatever their account.
+    static THREAD_OPS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_thread_op() {
+    // try_with: a thread's last frees and allocations may run while its locals are torn down.
+    let _ = THREAD_OPS.try_with(|n| n.set(n.get() + 1));
+}
+
+/// Allocations (reallocations included) made on this thread so far: a simulation's own count,
+/// which no other thread's allocations change.
+pub fn thread_alloc_ops() -> u64 {
+    THREAD_OPS.with(Cell::get)
 }
 
 fn current() -> u16 {
@@ -191,7 +204,7 @@ fn outer_layout(layout: &Layout) -> Option<Layout> {
     Layout::from_size_align(size, header).ok()
 }
 
-/// The global allocator. Declare it with [`counting_allocator!`](crate::counting_allocator).
+/// The global allocator. Declare it with [`simulation_binary!`](crate::simulation_binary).
 pub struct CountingAlloc;
 
 impl CountingAlloc {
@@ -205,6 +218,7 @@ impl CountingAlloc {
         // SAFETY: the header is at least 16 bytes and `user` is at least 16-aligned, so the two
         // bytes before `user` are inside the block and aligned for a u16.
         (user.sub(2) as *mut u16).write(owner);
+        count_thread_op();
         SLOTS[owner as usize].charge(layout.size() as u64);
         trace(owner, layout.size(), 1);
         user
@@ -259,19 +273,11 @@ unsafe impl GlobalAlloc for CountingAlloc {
         trace(owner, layout.size(), -1);
         let now = current();
         (user.sub(2) as *mut u16).write(now);
+        count_thread_op();
         SLOTS[now as usize].charge(new_size as u64);
         trace(now, new_size, 1);
         user
     }
-}
-
-/// Declares [`CountingAlloc`] as the global allocator of the binary that invokes it.
-#[macro_export]
-macro_rules! counting_allocator {
-    () => {
-        #[global_allocator]
-        static IMAPSIM_COUNTING_ALLOC: $crate::alloc::CountingAlloc = $crate::alloc::CountingAlloc;
-    };
 }
 
 /// Whether [`CountingAlloc`] is this process's global allocator (it has seen an allocation).
@@ -356,9 +362,7 @@ impl Account {
 
     /// Charges this thread's allocations to this account until the guard is dropped.
     pub fn enter(&self) -> EnterGuard {
-        EnterGuard {
-            previous: set_current(self.id),
-        }
+        enter_id(self.id)
     }
 
     /// The account's figures now.
@@ -381,6 +385,13 @@ impl Drop for Account {
             RETIRED
         };
         STATES[self.id as usize].store(next, Ordering::Release);
+    }
+}
+
+/// Charges this thread's allocations to account `id` until the guard is dropped.
+pub fn enter_id(id: u16) -> EnterGuard {
+    EnterGuard {
+        previous: set_current(id),
     }
 }
 

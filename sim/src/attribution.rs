@@ -42,7 +42,7 @@ impl HostAccounts {
         map.insert(host.to_string(), account.id());
     }
 
-    fn lookup(&self, host: &str) -> Option<u16> {
+    pub(crate) fn lookup(&self, host: &str) -> Option<u16> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.get(host).copied()
     }

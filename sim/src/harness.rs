@@ -115,6 +115,9 @@ pub enum HarnessError {
     /// The fake store refused its configuration.
     #[error("fakes3 configuration: {0}")]
     FakeS3(#[from] fakes3::ConfigError),
+    /// This thread cannot run a simulation whose figures repeat.
+    #[error(transparent)]
+    Entropy(#[from] crate::entropy::EntropyError),
     /// The simulation failed (a host returned an error, or time ran out).
     #[error("simulation failed: {0}")]
     Sim(String),
@@ -193,8 +196,8 @@ pub struct RunFigures {
     pub harness: Figures,
     /// Simulated time the run took.
     pub sim_elapsed: Duration,
-    /// Allocations stats_alloc saw during the run that no account of this simulation saw
-    /// (0 when nothing else runs in the process; other threads' allocations show up here).
+    /// Allocations made on the simulation's thread during the run that no account of this
+    /// simulation saw: 0, or attribution failed (other threads' allocations do not count).
     pub unaccounted_allocs: i64,
 }
 
@@ -436,8 +439,16 @@ pub struct Harness {
 
 impl Harness {
     /// Builds the simulation with its `fakes3` and `imap` hosts; add clients, then [`Harness::run`].
+    /// Must run on a simulation thread ([`crate::entropy::spawn`]; [`crate::scenario::Scenario::run`]
+    /// does it).
     pub fn new(config: SimConfig) -> Result<Harness, HarnessError> {
         config.validate()?;
+        if !crate::entropy::is_simulation_thread() {
+            return Err(crate::entropy::enter(config.seed)
+                .err()
+                .unwrap_or(crate::entropy::EntropyError::NotFresh)
+                .into());
+        }
         let seeds = Seeds::derive(config.seed);
         let accounts = Accounts {
             harness: Account::new("harness")?,
@@ -461,6 +472,7 @@ impl Harness {
 
         let fake_config = fakes3::Config {
             seed: seeds.fakes3,
+            date_header: false,
             ..fakes3::Config::default()
         };
         let storage = StorageConfig {
@@ -490,8 +502,12 @@ impl Harness {
             hostname: "imapsim".to_string(),
         };
 
+        // Each host's runtime, socket tables and first future are its own, from the start.
         let host_fake = fake.clone();
-        sim.host(FAKES3_HOST, move || fakes3_host(host_fake.clone()));
+        {
+            let _fakes3 = accounts.fakes3.enter();
+            sim.host(FAKES3_HOST, move || fakes3_host(host_fake.clone()));
+        }
         let host_config = server_config.clone();
         let entropy_seed = seeds.server_entropy;
         let boots = Cell::new(0u32);
@@ -499,6 +515,7 @@ impl Harness {
             .storage_io_vectored
             .then(|| Arc::new(ConnectCounts::default()));
         let connects = imap_connects.clone();
+        let imap_account = accounts.imap.enter();
         sim.host(IMAP_HOST, move || {
             let boot = boots.get();
             boots.set(boot.saturating_add(1));
@@ -508,6 +525,7 @@ impl Harness {
                 connects.clone(),
             )
         });
+        drop(imap_account);
 
         Ok(Harness {
             sim,
@@ -546,6 +564,7 @@ impl Harness {
             .storage_io_vectored
             .then(|| Arc::new(ConnectCounts::default()));
         let host_connects = connects.clone();
+        let entered = account.enter();
         self.sim.host(name, move || {
             let boot = boots.get();
             boots.set(boot.saturating_add(1));
@@ -555,6 +574,7 @@ impl Harness {
                 host_connects.clone(),
             )
         });
+        drop(entered);
         self.extra_servers.push(ExtraServer {
             name: name.to_string(),
             account,
@@ -622,6 +642,7 @@ impl Harness {
         F: Future<Output = turmoil::Result> + 'static,
     {
         self.hosts.register(name, &self.accounts.clients);
+        let _clients = self.accounts.clients.enter();
         self.sim.client(name, client);
     }
 
@@ -632,6 +653,7 @@ impl Harness {
         Fut: Future<Output = turmoil::Result> + 'static,
     {
         self.hosts.register(name, account);
+        let _host = account.enter();
         self.sim.host(name, host);
     }
 
@@ -643,6 +665,7 @@ impl Harness {
         Fut: Future<Output = turmoil::Result> + 'static,
     {
         self.hosts.register(name, &self.accounts.clients);
+        let _clients = self.accounts.clients.enter();
         self.sim.host(name, host);
     }
 
@@ -670,11 +693,12 @@ impl Harness {
         all.extend(self.extra_servers.iter().map(|s| &s.account));
         let counted = |all: &[&Account]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
         let counted_before = counted(&all);
-        let ops_before = alloc::global_alloc_ops();
+        let ops_before = alloc::thread_alloc_ops();
         let result = {
             let _harness = accounts.harness.enter();
             let dispatch = tracing::Dispatch::new(self.hosts.subscriber());
-            let (sim, controls, fake) = (&mut self.sim, &self.controls, &self.fake);
+            let (sim, controls, fake, hosts) =
+                (&mut self.sim, &self.controls, &self.fake, &self.hosts);
             tracing::dispatcher::with_default(&dispatch, || loop {
                 match sim.step() {
                     Ok(true) => return Ok(()),
@@ -682,11 +706,11 @@ impl Harness {
                     Err(e) => return Err(e),
                 }
                 if controls.pending() {
-                    apply_controls(sim, controls, fake);
+                    apply_controls(sim, controls, fake, hosts);
                 }
             })
         };
-        let ops = alloc::global_alloc_ops() - ops_before;
+        let ops = alloc::thread_alloc_ops() - ops_before;
         let counted_during = counted(&all) - counted_before;
         result.map_err(|e| HarnessError::Sim(e.to_string()))?;
         Ok(RunFigures {
@@ -701,7 +725,12 @@ impl Harness {
 }
 
 /// Fires the triggers whose count was reached, then applies every requested fault in order.
-fn apply_controls(sim: &mut turmoil::Sim<'static>, controls: &Controls, fake: &fakes3::FakeS3) {
+fn apply_controls(
+    sim: &mut turmoil::Sim<'static>,
+    controls: &Controls,
+    fake: &fakes3::FakeS3,
+    hosts: &HostAccounts,
+) {
     let mut state = controls.0.borrow_mut();
     if !state.triggers.is_empty() {
         let requests = fake.stats().requests;
@@ -712,14 +741,20 @@ fn apply_controls(sim: &mut turmoil::Sim<'static>, controls: &Controls, fake: &f
         state.queue.extend(fired.into_iter().map(|t| t.fault));
     }
     let now_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // A crashed host's teardown and a restarted host's new runtime are charged to the host.
+    let on_host = |host: &str| alloc::enter_id(hosts.lookup(host).unwrap_or(0));
     while let Some(fault) = state.queue.pop_front() {
         match &fault {
             HostFault::Crash(host) => {
                 if sim.is_host_running(host.as_str()) {
+                    let _host = on_host(host);
                     sim.crash(host.as_str());
                 }
             }
-            HostFault::Bounce(host) => sim.bounce(host.as_str()),
+            HostFault::Bounce(host) => {
+                let _host = on_host(host);
+                sim.bounce(host.as_str());
+            }
             HostFault::Partition(a, b) => sim.partition(a.as_str(), b.as_str()),
             HostFault::Repair(a, b) => sim.repair(a.as_str(), b.as_str()),
         }
@@ -741,12 +776,12 @@ fn run_measured(
     ];
     let counted = |all: &[&Account; 4]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
     let counted_before = counted(&all);
-    let ops_before = alloc::global_alloc_ops();
+    let ops_before = alloc::thread_alloc_ops();
     let result = {
         let _harness = accounts.harness.enter();
         crate::attribution::run_attributed(sim, hosts)
     };
-    let ops = alloc::global_alloc_ops() - ops_before;
+    let ops = alloc::thread_alloc_ops() - ops_before;
     let counted_during = counted(&all) - counted_before;
     result.map_err(|e| HarnessError::Sim(e.to_string()))?;
     Ok(RunFigures {

@@ -1,8 +1,9 @@
 //! imapsim's deterministic simulation testbed: turmoil harness, counting allocator, scenarios,
 //! budgets, the report and the `imapsim` CLI's building blocks.
 //!
-//! Binaries and test binaries that want allocation figures must declare the counting allocator:
-//! `sim::counting_allocator!();` (a library cannot set its users' global allocator).
+//! Binaries and test binaries that run simulations must say so once:
+//! `sim::simulation_binary!();` (the counting allocator and the entropy shims of [`entropy`]: a
+//! library cannot set its users' global allocator or define their libc symbols).
 
 pub mod alloc;
 pub mod attribution;
@@ -10,6 +11,7 @@ pub mod budget;
 pub mod client;
 pub mod compare;
 pub mod dovecot;
+pub mod entropy;
 pub mod harness;
 pub mod invariants;
 pub mod load;
@@ -21,4 +23,4 @@ pub mod scenarios;
 pub mod serve;
 
 #[cfg(test)]
-counting_allocator!();
+simulation_binary!();

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use sim::budget::{reproduce_command, Budgets};
 use sim::scenario::{self, JsonReport, Report};
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 #[derive(Parser)]
 #[command(
@@ -242,7 +242,8 @@ fn run_one(
     seed: u64,
 ) -> Result<(Report, bool, Option<String>), String> {
     let scenario = scenario::find(name).map_err(|e| e.to_string())?;
-    let report = (scenario.run)(seed)
+    let report = scenario
+        .run(seed)
         .map_err(|e| format!("{e}\nreproduce: {}", reproduce_command(name, seed)))?;
     let verdict = report.check_budget(budgets).err().map(|e| e.to_string());
     let budget_ok = verdict.is_none();
@@ -449,7 +450,7 @@ fn explore(name: &str, first: u64, seeds: u64) -> ExitCode {
     let mut failed: Vec<(u64, String)> = Vec::new();
     let (mut faults, mut violations) = (0, 0);
     for seed in first..first.saturating_add(seeds) {
-        match (scenario.run)(seed) {
+        match scenario.run(seed) {
             Ok(report) => {
                 let fault_note = if report.faults_injected > 0 || report.violations > 0 {
                     format!(
@@ -512,7 +513,7 @@ fn record(budgets: &Budgets) -> ExitCode {
         .filter(|s| !REPORT_ONLY.contains(&s.name))
     {
         let seed = default_seed(budgets, s.name);
-        match (s.run)(seed) {
+        match s.run(seed) {
             Ok(report) => {
                 eprintln!("{} seed {seed}: recorded", s.name);
                 recorded.insert(s.name.to_string(), sim::regression::tracked(&report));

@@ -28,9 +28,6 @@ pub const KIB: u64 = 1024;
 /// Default wall-time bound of one scenario run in `imapsim report`, in seconds.
 pub const RUN_BOUND_S_DEFAULT: u64 = 600;
 
-/// Stack of a scenario's thread (the main thread's 8 MiB is what scenarios are written for).
-const RUN_STACK_BYTES: usize = 64 * 1024 * 1024;
-
 /// Where `imapsim report` writes: `$CARGO_TARGET_DIR/imapsim/report`, else the workspace's
 /// `target/imapsim/report`.
 pub fn output_dir() -> PathBuf {
@@ -155,38 +152,32 @@ pub fn run_bounded(
     seed: u64,
     bound: Duration,
 ) -> Result<Report, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
     let name = scenario.name;
-    let thread = std::thread::Builder::new()
-        .name(format!("scenario {name}"))
-        .stack_size(RUN_STACK_BYTES)
-        .spawn(move || {
-            let result = (scenario.run)(seed).map_err(|e| e.to_string());
-            // The receiver is gone only when the run outlived its bound.
-            let _ = tx.send(result);
-        })
-        .map_err(|e| format!("cannot start a thread for {name}: {e}"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let simulation = scenario.spawn(seed);
+    // A watcher joins the simulation thread, so that its panic reaches us as a message. The
+    // receiver is gone only when the run outlived its bound.
+    std::thread::spawn(move || {
+        let _ = tx.send(simulation.join());
+    });
     let reproduce = reproduce_command(name, seed);
     match rx.recv_timeout(bound) {
-        Ok(result) => {
-            let _ = thread.join();
-            result.map_err(|e| format!("{e}; reproduce: {reproduce}"))
+        Ok(Ok(result)) => result.map_err(|e| format!("{e}; reproduce: {reproduce}")),
+        Ok(Err(payload)) => {
+            let cause = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            Err(format!("panicked: {cause}; reproduce: {reproduce}"))
         }
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
             "did not complete within the report's bound of {} s of wall time; reproduce: {reproduce}",
             bound.as_secs()
         )),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            let cause = match thread.join() {
-                Err(payload) => payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic without a message".to_string()),
-                Ok(()) => "the run ended without a result".to_string(),
-            };
-            Err(format!("panicked: {cause}; reproduce: {reproduce}"))
-        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(format!(
+            "the run ended without a result; reproduce: {reproduce}"
+        )),
     }
 }
 
@@ -1462,12 +1453,12 @@ mod tests {
         static SLOW: Scenario = Scenario {
             name: "slow",
             description: "sleeps",
-            run: slow,
+            body: slow,
         };
         static PANICS: Scenario = Scenario {
             name: "panics",
             description: "panics",
-            run: panics,
+            body: panics,
         };
         let late = run_bounded(&SLOW, 4, Duration::from_millis(20)).expect_err("bounded");
         assert!(late.contains("did not complete within"), "{late}");

@@ -23,6 +23,16 @@ pub enum ScenarioError {
     /// The harness or the simulation failed.
     #[error(transparent)]
     Harness(#[from] HarnessError),
+    /// The run's figures are not all on its accounts (see [`Report::check_accounting`]).
+    #[error("{scenario} seed {seed}: {problem}; reproduce: {}", crate::budget::reproduce_command(scenario, *seed))]
+    Accounting {
+        /// The scenario.
+        scenario: String,
+        /// Its seed.
+        seed: u64,
+        /// What did not hold.
+        problem: String,
+    },
     /// No scenario has this name.
     #[error("no scenario named {0} (see `imapsim list`)")]
     Unknown(String),
@@ -34,8 +44,40 @@ pub struct Scenario {
     pub name: &'static str,
     /// One line on what it does.
     pub description: &'static str,
-    /// Runs it with a root seed.
-    pub run: fn(u64) -> Result<Report, ScenarioError>,
+    /// Builds and runs the simulation with a root seed, on the calling thread (see [`Scenario::run`]).
+    pub(crate) body: fn(u64) -> Result<Report, ScenarioError>,
+}
+
+impl Scenario {
+    /// Runs it with root seed `seed` on a fresh simulation thread ([`crate::entropy`]), then
+    /// checks what every run's figures must hold ([`Report::check_accounting`]). A panic of the
+    /// run is resumed on the caller's thread.
+    pub fn run(&'static self, seed: u64) -> Result<Report, ScenarioError> {
+        match self.spawn(seed).join() {
+            Ok(result) => result,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+
+    /// [`Scenario::run`] without waiting: the handle of its simulation thread.
+    pub fn spawn(
+        &'static self,
+        seed: u64,
+    ) -> std::thread::JoinHandle<Result<Report, ScenarioError>> {
+        let body = self.body;
+        let name = format!("scenario {} seed {seed}", self.name);
+        crate::entropy::spawn(name, seed, move || {
+            let report = body(seed)?;
+            report.check_accounting()?;
+            Ok(report)
+        })
+    }
+}
+
+impl From<crate::entropy::EntropyError> for ScenarioError {
+    fn from(error: crate::entropy::EntropyError) -> Self {
+        ScenarioError::Harness(error.into())
+    }
 }
 
 /// Every scenario, in the order the report shows them.
@@ -44,183 +86,183 @@ pub fn all() -> &'static [Scenario] {
         name: "append_fetch",
         description:
             "3 users APPEND the same 20 generated emails, then FETCH them back and compare bytes",
-        run: scenarios::append_fetch::run,
+        body: scenarios::append_fetch::run,
     },
     Scenario {
         name: "append_seq",
         description: "16 users each APPEND the 100 emails, one user after the other",
-        run: scenarios::users::run_append_seq,
+        body: scenarios::users::run_append_seq,
     },
     Scenario {
         name: "append_par",
         description: "16 users each APPEND the 100 emails, all at once",
-        run: scenarios::users::run_append_par,
+        body: scenarios::users::run_append_par,
     },
     Scenario {
         name: "lmtp",
         description: "the 100 emails delivered by LMTP to 16 users (16 LMTP sessions at once)",
-        run: scenarios::users::run_lmtp,
+        body: scenarios::users::run_lmtp,
     },
     Scenario {
         name: "login",
         description: "16 concurrent logins with production argon2id parameters",
-        run: scenarios::users::run_login,
+        body: scenarios::users::run_login,
     },
     Scenario {
         name: "idle_16",
         description: "16 users (100-email INBOXes) in IDLE, one new email each by LMTP",
-        run: scenarios::users::run_idle_16,
+        body: scenarios::users::run_idle_16,
     },
     Scenario {
         name: "idle_10",
         description: "10 users (1-email INBOXes) in IDLE, notified one by one (scaling)",
-        run: scenarios::users::run_idle_10,
+        body: scenarios::users::run_idle_10,
     },
     Scenario {
         name: "idle_100",
         description: "100 users (1-email INBOXes) in IDLE, notified one by one (scaling)",
-        run: scenarios::users::run_idle_100,
+        body: scenarios::users::run_idle_100,
     },
     Scenario {
         name: "idle_1k",
         description: "1,000 users (1-email INBOXes) in IDLE, notified one by one",
-        run: scenarios::users::run_idle_1k,
+        body: scenarios::users::run_idle_1k,
     },
     Scenario {
         name: "idle_10k",
         description: "10,000 users (1-email INBOXes) in IDLE, notified one by one (report only)",
-        run: scenarios::users::run_idle_10k,
+        body: scenarios::users::run_idle_10k,
     },
     Scenario {
         name: "copy_move",
         description: "COPY 1k emails INBOX to Sent, then MOVE them to Archive (no body traffic)",
-        run: scenarios::mailbox_ops::run_copy_move,
+        body: scenarios::mailbox_ops::run_copy_move,
     },
     Scenario {
         name: "store_flags",
         description: "STORE 1 flag on 1 email, 16 flags on 1 email, 1 flag on 1k emails",
-        run: scenarios::mailbox_ops::run_store_flags,
+        body: scenarios::mailbox_ops::run_store_flags,
     },
     Scenario {
         name: "refresh",
         description: "SELECT, NOOP, CHECK, STATUS of another mailbox, on a 1k INBOX",
-        run: scenarios::mailbox_ops::run_refresh,
+        body: scenarios::mailbox_ops::run_refresh,
     },
     Scenario {
         name: "search_meta",
         description: "the trace's 14 SEARCH commands (flags, dates, headers) on 1k emails",
-        run: scenarios::mailbox_ops::run_search_meta,
+        body: scenarios::mailbox_ops::run_search_meta,
     },
     Scenario {
         name: "search_body",
         description: "SEARCH BODY / TEXT on 1k emails",
-        run: scenarios::mailbox_ops::run_search_body,
+        body: scenarios::mailbox_ops::run_search_body,
     },
     Scenario {
         name: "list",
         description: "LIST, LSUB, LIST RETURN (STATUS) over 5 mailboxes",
-        run: scenarios::mailbox_ops::run_list,
+        body: scenarios::mailbox_ops::run_list,
     },
     Scenario {
         name: "fetch_all",
         description: "FETCH 1:* ALL on 1k emails",
-        run: scenarios::fetch::run_all,
+        body: scenarios::fetch::run_all,
     },
     Scenario {
         name: "fetch_full",
         description: "FETCH 1:* FULL on 1k emails (no body read)",
-        run: scenarios::fetch::run_full,
+        body: scenarios::fetch::run_full,
     },
     Scenario {
         name: "fetch_body_x1",
         description: "FETCH 1:* BODY.PEEK[] on the 100 emails (23.6 MB; test-time variant)",
-        run: scenarios::fetch::run_body_x1,
+        body: scenarios::fetch::run_body_x1,
     },
     Scenario {
         name: "fetch_body",
         description: "FETCH 1:* BODY.PEEK[] on 1k emails (~236 MB sent; report only)",
-        run: scenarios::fetch::run_body,
+        body: scenarios::fetch::run_body,
     },
     Scenario {
         name: "trace_replay",
         description: "the 4,619-command workload of the recorded trace, 4 users concurrently",
-        run: scenarios::trace_replay::run,
+        body: scenarios::trace_replay::run,
     },
     Scenario {
         name: "scale_select_100",
         description: "UNSELECT then SELECT INBOX on 100 2 KiB emails; index bytes per email (scaling)",
-        run: scenarios::scaling::run_select_100,
+        body: scenarios::scaling::run_select_100,
     },
     Scenario {
         name: "scale_select_1k",
         description: "UNSELECT then SELECT INBOX on 1,000 2 KiB emails; index bytes per email (scaling)",
-        run: scenarios::scaling::run_select_1k,
+        body: scenarios::scaling::run_select_1k,
     },
     Scenario {
         name: "scale_select_10k",
         description: "UNSELECT then SELECT INBOX on 10,000 2 KiB emails; index bytes per email (scaling)",
-        run: scenarios::scaling::run_select_10k,
+        body: scenarios::scaling::run_select_10k,
     },
     Scenario {
         name: "scale_fetch_full_100",
         description: "FETCH 1:* FULL on 100 2 KiB emails (scaling)",
-        run: scenarios::scaling::run_fetch_full_100,
+        body: scenarios::scaling::run_fetch_full_100,
     },
     Scenario {
         name: "scale_fetch_full_1k",
         description: "FETCH 1:* FULL on 1,000 2 KiB emails (scaling)",
-        run: scenarios::scaling::run_fetch_full_1k,
+        body: scenarios::scaling::run_fetch_full_1k,
     },
     Scenario {
         name: "scale_fetch_full_10k",
         description: "FETCH 1:* FULL on 10,000 2 KiB emails (scaling)",
-        run: scenarios::scaling::run_fetch_full_10k,
+        body: scenarios::scaling::run_fetch_full_10k,
     },
     Scenario {
         name: "scale_search_100",
         description: "SEARCH UNSEEN, then SEARCH TEXT of an absent word, on 100 2 KiB emails (scaling)",
-        run: scenarios::scaling::run_search_100,
+        body: scenarios::scaling::run_search_100,
     },
     Scenario {
         name: "scale_search_1k",
         description: "SEARCH UNSEEN, then SEARCH TEXT of an absent word, on 1,000 2 KiB emails (scaling)",
-        run: scenarios::scaling::run_search_1k,
+        body: scenarios::scaling::run_search_1k,
     },
     Scenario {
         name: "scale_search_10k",
         description: "SEARCH UNSEEN, then SEARCH TEXT of an absent word, on 10,000 2 KiB emails (scaling)",
-        run: scenarios::scaling::run_search_10k,
+        body: scenarios::scaling::run_search_10k,
     },
     // Fault scenarios (issue #6): seeded faults, invariants checked by a fresh session at the end.
     Scenario {
         name: "fault_storage",
         description: "a quarter of the trace workload (2 users) while the store fails 2% of requests of every kind and delays the rest; answers checked against the workload's model",
-        run: scenarios::faults::storage::run,
+        body: scenarios::faults::storage::run,
     },
     Scenario {
         name: "fault_lost_response",
         description: "APPEND, LMTP, FETCH, STORE, COPY while 15% of storage requests are applied but answered 500",
-        run: scenarios::faults::lost_response::run,
+        body: scenarios::faults::lost_response::run,
     },
     Scenario {
         name: "fault_partition",
         description: "server and store partitioned in the middle of an APPEND, an LMTP delivery, a COPY, a MOVE and a STORE, then repaired",
-        run: scenarios::faults::partition::run,
+        body: scenarios::faults::partition::run,
     },
     Scenario {
         name: "fault_crash",
         description: "the server crashes and restarts in the middle of a large APPEND, an LMTP delivery, a 1k-message STORE and two checkpoints",
-        run: scenarios::faults::crash::run,
+        body: scenarios::faults::crash::run,
     },
     Scenario {
         name: "fault_disconnect",
         description: "clients go away in the middle of an APPEND literal, of an LMTP DATA, of a FETCH answer and in IDLE",
-        run: scenarios::faults::disconnect::run,
+        body: scenarios::faults::disconnect::run,
     },
     Scenario {
         name: "fault_two_servers",
         description: "two servers on one store serve one user at once (APPEND, STORE, EXPUNGE, MOVE), one cut off the store for a while; both must show the same mailboxes",
-        run: scenarios::faults::two_servers::run,
+        body: scenarios::faults::two_servers::run,
     },
 ]
 }
@@ -613,6 +655,41 @@ impl Report {
         budget::check(budget, self.seed, self.measured()).map_err(BudgetVerdict::Over)
     }
 
+    /// Fails unless the figures are all there: every allocation of the run on one of its
+    /// accounts, the server charged in every measured phase (a tracing cache or a lost span
+    /// would leave it at 0 and every budget passing).
+    pub fn check_accounting(&self) -> Result<(), ScenarioError> {
+        let problem = |problem: String| ScenarioError::Accounting {
+            scenario: self.scenario.clone(),
+            seed: self.seed,
+            problem,
+        };
+        if !self.counting_alloc_installed {
+            return Ok(());
+        }
+        if self.unaccounted_allocs != 0 {
+            return Err(problem(format!(
+                "{} allocations of the simulation thread were on no account of the run",
+                self.unaccounted_allocs
+            )));
+        }
+        if self.server_allocs == 0 {
+            return Err(problem("the server host was charged nothing".into()));
+        }
+        for name in &self.measured_phases {
+            match self.phase(name) {
+                Some(phase) if phase.server_allocs > 0 => {}
+                Some(_) => {
+                    return Err(problem(format!(
+                        "measured phase {name} charged the server nothing"
+                    )))
+                }
+                None => return Err(problem(format!("measured phase {name} was not recorded"))),
+            }
+        }
+        Ok(())
+    }
+
     /// The figures that one seed determines, as a string: everything but `unaccounted_allocs`
     /// (it counts other threads' allocations too) and `harness_allocs` (the first run in a
     /// process also pays once-per-process initialisations outside any host, such as registering
@@ -636,7 +713,7 @@ pub enum BudgetVerdict {
     NoBudget(String),
     /// The counting allocator is not the global allocator: nothing was measured.
     #[error(
-        "the counting allocator is not installed: add `sim::counting_allocator!();` to the binary"
+        "the counting allocator is not installed: add `sim::simulation_binary!();` to the binary"
     )]
     NotMeasured,
 }

@@ -1,5 +1,5 @@
 //! Shared helpers of imapsim's integration tests (tests/tests/*.rs): each test binary declares
-//! the counting allocator with `sim::counting_allocator!();`.
+//! the counting allocator with `sim::simulation_binary!();`.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -17,7 +17,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 /// Runs scenario `name` with `seed`, failing the test with the replay command if it cannot run.
 pub fn run_scenario(name: &str, seed: u64) -> Report {
     let scenario = scenario::find(name).expect("scenario is registered");
-    match (scenario.run)(seed) {
+    match scenario.run(seed) {
         Ok(report) => report,
         Err(e) => panic!(
             "{name} seed {seed} did not complete: {e}\nreproduce: {}",

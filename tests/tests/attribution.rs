@@ -8,7 +8,7 @@ use std::time::Duration;
 use sim::alloc::{Account, Figures};
 use sim::attribution::{run_attributed, HostAccounts};
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 const KNOWN_BYTES: usize = 1_000_000;
 

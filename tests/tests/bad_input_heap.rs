@@ -21,7 +21,7 @@ use sim::alloc::Account;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 /// The bound of an unauthenticated session's heap.
 const UNAUTHENTICATED_BYTES_MAX: u64 = 64 * 1024;

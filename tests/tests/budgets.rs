@@ -5,7 +5,7 @@
 use sim::budget::Budgets;
 use sim::scenario::BudgetVerdict;
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 /// Runs `name` with its budget's seed: clean answers, within budget, and no regression against
 /// figures.json.

@@ -8,7 +8,7 @@
 use sim::compare::{self, CompareOptions};
 use sim::load::Workload;
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 /// Whether Dovecot and its LMTP service are installed; a failure under CI, a loud skip elsewhere.
 fn dovecot_available() -> bool {

@@ -1,7 +1,7 @@
 //! The cross-check: stats_alloc's global counters see no allocation of a run that the run's
 //! accounts did not see. Alone in its binary, so no other test thread allocates meanwhile.
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 #[test]
 fn every_allocation_of_a_run_is_attributed_to_one_of_its_accounts() {

@@ -1,7 +1,7 @@
 //! One seed, one run: figures and every byte the server sent are identical across runs with the
 //! same seed, and another seed changes the schedule.
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 #[test]
 fn same_seed_gives_identical_figures_and_server_bytes() {

@@ -4,7 +4,7 @@
 //! answer nothing but OK or a tolerated NO, its faults must really have been injected, and the
 //! same seed must give the same figures twice.
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 use sim::scenario::Report;
 

@@ -21,7 +21,7 @@ use sim::compare::ServeChild;
 use sim::load::{LoadOptions, Workload};
 use tokio::net::TcpStream;
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/garage.sh");
 /// Length of the plaintext fragments looked for in Garage's files.

@@ -2,7 +2,7 @@
 //! workload expects, identically for one seed; and property tests that draw sessions from the
 //! trace's variant pool and shrink a failure to a minimal session.
 
-sim::counting_allocator!();
+sim::simulation_binary!();
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
