@@ -96,18 +96,32 @@ static BACKTRACE_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomi
 static BACKTRACES_LEFT: AtomicU64 = AtomicU64::new(40);
 
 thread_local! {
-    static IN_BACKTRACE: Cell<bool> = const { Cell::new(false) };
+    /// Set while diagnostics run ([`diagnostic`]): their allocations are on no account.
+    static IN_DIAGNOSTIC: Cell<bool> = const { Cell::new(false) };
+}
+
+fn in_diagnostic() -> bool {
+    IN_DIAGNOSTIC.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Runs `f` (a backtrace, a message) with its allocations charged to no account, not counted
+/// among the thread's operations and not logged: diagnostics leave the figures as they were.
+pub(crate) fn diagnostic<R>(f: impl FnOnce() -> R) -> R {
+    let was = IN_DIAGNOSTIC.replace(true);
+    let result = f();
+    IN_DIAGNOSTIC.set(was);
+    result
 }
 
 fn print_backtrace(size: usize) {
-    if IN_BACKTRACE.with(Cell::get) || BACKTRACES_LEFT.load(Ordering::Relaxed) == 0 {
+    if in_diagnostic() || BACKTRACES_LEFT.load(Ordering::Relaxed) == 0 {
         return;
     }
     BACKTRACES_LEFT.fetch_sub(1, Ordering::Relaxed);
-    IN_BACKTRACE.with(|c| c.set(true));
-    let trace = std::backtrace::Backtrace::force_capture();
-    eprintln!("allocation of {size} B:\n{trace}");
-    IN_BACKTRACE.with(|c| c.set(false));
+    diagnostic(|| {
+        let trace = std::backtrace::Backtrace::force_capture();
+        eprintln!("allocation of {size} B:\n{trace}");
+    });
 }
 
 /// Prints where the next few allocations of `size` bytes by the traced account come from.
@@ -173,9 +187,19 @@ thread_local! {
     static THREAD_OPS: Cell<u64> = const { Cell::new(0) };
 }
 
-fn count_thread_op() {
+/// The account a new block goes to: the current one, none for diagnostics. Counts the
+/// operation on this thread and logs it when `imapsim run --check` asks ([`crate::alloc_log`]).
+fn owner_of_new_block(size: usize) -> u16 {
+    if in_diagnostic() {
+        return 0;
+    }
+    let owner = current();
     // try_with: a thread's last frees and allocations may run while its locals are torn down.
     let _ = THREAD_OPS.try_with(|n| n.set(n.get() + 1));
+    if crate::alloc_log::logging() {
+        crate::alloc_log::record(owner, size);
+    }
+    owner
 }
 
 /// Allocations (reallocations included) made on this thread so far: a simulation's own count,
@@ -214,11 +238,10 @@ impl CountingAlloc {
             return base;
         }
         let user = base.add(header_bytes(layout));
-        let owner = current();
+        let owner = owner_of_new_block(layout.size());
         // SAFETY: the header is at least 16 bytes and `user` is at least 16-aligned, so the two
         // bytes before `user` are inside the block and aligned for a u16.
         (user.sub(2) as *mut u16).write(owner);
-        count_thread_op();
         SLOTS[owner as usize].charge(layout.size() as u64);
         trace(owner, layout.size(), 1);
         user
@@ -271,9 +294,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
         let owner = (user.sub(2) as *const u16).read();
         SLOTS[owner as usize].credit(layout.size() as u64);
         trace(owner, layout.size(), -1);
-        let now = current();
+        let now = owner_of_new_block(new_size);
         (user.sub(2) as *mut u16).write(now);
-        count_thread_op();
         SLOTS[now as usize].charge(new_size as u64);
         trace(now, new_size, 1);
         user
@@ -337,6 +359,7 @@ impl Account {
                 SLOTS[id].clear();
                 let id = u16::try_from(id).expect("ACCOUNTS_MAX fits in a u16");
                 let name = name.into();
+                crate::alloc_log::name_account(id, &name);
                 {
                     let mut next = TRACE_NEXT_NAMED.lock().unwrap_or_else(|e| e.into_inner());
                     if next.as_deref() == Some(name.as_str()) {

@@ -51,6 +51,16 @@ pub enum BudgetError {
     Missing(String),
 }
 
+/// The rows too slow for `cargo test --release`: `report` runs them and
+/// `cargo test --release -- --ignored` checks them.
+pub const REPORT_ONLY: &[&str] = &[
+    "fetch_body",
+    "idle_10k",
+    "scale_select_10k",
+    "scale_fetch_full_10k",
+    "scale_search_10k",
+];
+
 impl Budgets {
     /// Parses a budgets file.
     pub fn parse(text: &str) -> Result<Budgets, BudgetError> {
@@ -75,6 +85,16 @@ impl Budgets {
             .iter()
             .find(|b| b.name == scenario)
             .ok_or_else(|| BudgetError::Missing(scenario.to_string()))
+    }
+
+    /// The rows that neither `checked` nor [`REPORT_ONLY`] names: a test file that checks rows
+    /// one test each asserts this is empty, so that a new row cannot go unchecked.
+    pub fn unchecked(&self, checked: &[&str]) -> Vec<&str> {
+        self.scenarios
+            .iter()
+            .map(|b| b.name.as_str())
+            .filter(|name| !checked.contains(name) && !REPORT_ONLY.contains(name))
+            .collect()
     }
 }
 

@@ -510,6 +510,7 @@ impl Harness {
         }
         let host_config = server_config.clone();
         let entropy_seed = seeds.server_entropy;
+        let perturbed = std::env::var_os(PERTURB_VARIABLE).is_some();
         let boots = Cell::new(0u32);
         let imap_connects = config
             .storage_io_vectored
@@ -523,6 +524,7 @@ impl Harness {
                 host_config.clone(),
                 server_entropy_seed(entropy_seed, 0, boot),
                 connects.clone(),
+                perturbed,
             )
         });
         drop(imap_account);
@@ -572,6 +574,7 @@ impl Harness {
                 config.clone(),
                 server_entropy_seed(base, host, boot),
                 host_connects.clone(),
+                false,
             )
         });
         drop(entered);
@@ -814,12 +817,18 @@ async fn fakes3_host(fake: fakes3::FakeS3) -> turmoil::Result {
     }
 }
 
+/// Set in the environment, this variable makes the `imap` host hold one block whose size
+/// depends on the process id: a planted nondeterminism for the tests of `imapsim run --check`.
+pub const PERTURB_VARIABLE: &str = "IMAPSIM_TEST_PERTURB_ALLOCATION";
+
 /// The server host: IMAP and LMTP listeners, one task per session.
 async fn imap_host(
     config: ServerConfig,
     entropy_seed: u64,
     connects: Option<Arc<ConnectCounts>>,
+    perturbed: bool,
 ) -> turmoil::Result {
+    let _planted = perturbed.then(|| vec![0u8; 64 + std::process::id() as usize % 4096]);
     let env = Env {
         connector: match connects {
             None => Arc::new(TurmoilConnector),

@@ -6,8 +6,10 @@
 //! library cannot set its users' global allocator or define their libc symbols).
 
 pub mod alloc;
+pub mod alloc_log;
 pub mod attribution;
 pub mod budget;
+pub mod check;
 pub mod client;
 pub mod compare;
 pub mod dovecot;

@@ -35,6 +35,15 @@ enum Command {
         /// One JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Runs it twice, each in a fresh process, and names the first allocation that differs.
+        #[arg(long)]
+        check: bool,
+        /// Writes every allocation of the run to this file (for --check).
+        #[arg(long = "alloc-log", hide = true)]
+        alloc_log: Option<PathBuf>,
+        /// Compares every allocation with this earlier run's log (for --check).
+        #[arg(long = "alloc-compare", hide = true, requires = "alloc_log")]
+        alloc_compare: Option<PathBuf>,
     },
     /// Serves IMAP and LMTP on loopback with an in-process fakes3 store, until Ctrl-C.
     Serve {
@@ -162,15 +171,6 @@ struct CompareArgs {
     out: Option<PathBuf>,
 }
 
-/// Scenarios too slow for the tests: `report` runs them, `record` skips them.
-pub const REPORT_ONLY: &[&str] = &[
-    "fetch_body",
-    "idle_10k",
-    "scale_select_10k",
-    "scale_fetch_full_10k",
-    "scale_search_10k",
-];
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let budgets = match Budgets::builtin() {
@@ -186,7 +186,39 @@ fn main() -> ExitCode {
             scenario,
             seed,
             json,
-        } => run(&budgets, &scenario, seed, json),
+            check,
+            alloc_log,
+            alloc_compare,
+        } => {
+            if check {
+                let seed = seed.unwrap_or_else(|| default_seed(&budgets, &scenario));
+                return match sim::check::run_twice(&scenario, seed) {
+                    Ok(true) => ExitCode::SUCCESS,
+                    Ok(false) => ExitCode::FAILURE,
+                    Err(e) => {
+                        eprintln!("imapsim: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            if let Some(log) = &alloc_log {
+                let reference = match alloc_compare.map(std::fs::read).transpose() {
+                    Ok(reference) => reference,
+                    Err(e) => {
+                        eprintln!("imapsim: cannot read the log to compare with: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                sim::alloc_log::start(reference);
+                let code = run(&budgets, &scenario, seed, json);
+                if let Err(e) = sim::check::save_log(log) {
+                    eprintln!("imapsim: cannot write {}: {e}", log.display());
+                    return ExitCode::FAILURE;
+                }
+                return code;
+            }
+            run(&budgets, &scenario, seed, json)
+        }
         Command::Serve {
             imap,
             lmtp,
@@ -508,10 +540,9 @@ fn explore(name: &str, first: u64, seeds: u64) -> ExitCode {
 
 fn record(budgets: &Budgets) -> ExitCode {
     let mut recorded = sim::regression::Recorded::new();
-    for s in scenario::all()
-        .iter()
-        .filter(|s| !REPORT_ONLY.contains(&s.name))
-    {
+    // Every scenario, the report-only ones included: `cargo test --release -- --ignored` checks
+    // them against figures.json too.
+    for s in scenario::all() {
         let seed = default_seed(budgets, s.name);
         match s.run(seed) {
             Ok(report) => {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use blake2::{Blake2b512, Digest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::alloc::{self, Account};
 use crate::budget::{self, Budgets, Measured, OverBudget};
@@ -67,7 +67,10 @@ impl Scenario {
         let body = self.body;
         let name = format!("scenario {} seed {seed}", self.name);
         crate::entropy::spawn(name, seed, move || {
-            let report = body(seed)?;
+            crate::alloc_log::attach();
+            let report = body(seed);
+            crate::alloc_log::detach();
+            let report = report?;
             report.check_accounting()?;
             Ok(report)
         })
@@ -291,7 +294,7 @@ pub type Outcomes = Rc<RefCell<BTreeMap<usize, ClientOutcome>>>;
 
 /// The figures of one run: the `--json` object (plus `budget_ok`) and the report's table row.
 /// Field names are a stable interface for CI tools; new fields go at the end.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Scenario name.
     pub scenario: String,
@@ -363,7 +366,7 @@ pub struct Report {
 }
 
 /// One phase of a scenario, on the server's account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phase {
     /// What the clients did in it.
     pub name: String,

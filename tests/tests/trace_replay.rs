@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use traces::workload::{session_strategy, Workload, WorkloadConfig};
 
-/// (Determinism and the budget of this scenario are checked in budgets.rs.)
+/// (Determinism and the budget of this scenario are checked in sim/tests/budgets.rs.)
 #[test]
 fn the_whole_workload_replays_with_every_status_as_expected() {
     let _serial = tests::serial();

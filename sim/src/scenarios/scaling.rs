@@ -309,7 +309,10 @@ mod tests {
 
     #[test]
     fn select_on_100_emails_measures_an_index_and_reads_back_every_message() {
-        let report = run_select_100(1).expect("the scenario completes");
+        let report = crate::scenario::find("scale_select_100")
+            .expect("registered")
+            .run(1)
+            .expect("the scenario completes");
         assert!(report.is_clean(), "{:?}", report.failures);
         assert_eq!(report.figures["emails"], 100);
         assert!(report.phase("unselect").is_some() && report.phase("select").is_some());

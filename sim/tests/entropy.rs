@@ -1,0 +1,86 @@
+//! Entropy inside and outside a simulation: the serving binary's keys and nonces are the
+//! operating system's (two `imapsim serve` processes differ), a simulation's are its seed's, and
+//! `imapsim run --check` names the first allocation that differs between two processes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+const EXE: &str = env!("CARGO_BIN_EXE_imapsim");
+
+/// Starts `imapsim serve` on free ports, creates a mailbox and returns its UIDVALIDITY (drawn from
+/// the server's entropy when the mailbox is created).
+fn uidvalidity_of_a_new_mailbox() -> String {
+    let mut serve = Command::new(EXE)
+        .args(["serve", "--imap", "127.0.0.1:0", "--lmtp", "127.0.0.1:0"])
+        .args(["--user", "carol:carol-password"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("imapsim serve starts");
+    let mut lines = BufReader::new(serve.stdout.take().expect("stdout is piped")).lines();
+    let ready = lines
+        .find_map(|line| line.ok().filter(|l| l.starts_with("imapsim ready")))
+        .expect("serve prints its ready line");
+    let (imap, _) = sim::serve::ready_addresses(&ready).expect("the ready line has addresses");
+    let mut stream = TcpStream::connect(&imap).expect("connect to serve");
+    let script = "a LOGIN carol carol-password\r\nb CREATE Work\r\nc SELECT Work\r\nd LOGOUT\r\n";
+    stream
+        .write_all(script.as_bytes())
+        .expect("send the commands");
+    let mut transcript = String::new();
+    stream
+        .read_to_string(&mut transcript)
+        .expect("read until the server closes");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let at = transcript
+        .find("[UIDVALIDITY ")
+        .unwrap_or_else(|| panic!("SELECT reports UIDVALIDITY:\n{transcript}"));
+    let value = &transcript[at + "[UIDVALIDITY ".len()..];
+    value[..value.find(']').expect("the code closes")].to_string()
+}
+
+#[test]
+fn two_serving_processes_draw_different_random_material() {
+    assert_ne!(
+        uidvalidity_of_a_new_mailbox(),
+        uidvalidity_of_a_new_mailbox()
+    );
+}
+
+fn check(perturbed: bool) -> (bool, String) {
+    let mut command = Command::new(EXE);
+    command.args(["run", "idle_10", "--seed", "1", "--check"]);
+    if perturbed {
+        command.env(sim::harness::PERTURB_VARIABLE, "1");
+    }
+    let output = command.output().expect("imapsim run --check starts");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn check_finds_two_processes_identical() {
+    let (identical, out) = check(false);
+    assert!(identical, "{out}");
+    assert!(out.contains("the same figures and the same"), "{out}");
+}
+
+#[test]
+fn check_names_the_host_and_the_allocation_a_planted_nondeterminism_makes() {
+    let (identical, out) = check(true);
+    assert!(
+        !identical,
+        "the planted block differs between processes:\n{out}"
+    );
+    assert!(
+        out.contains("first allocation that differs: host imap"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sim::harness::imap_host"),
+        "the backtrace names the function:\n{out}"
+    );
+}
