@@ -312,6 +312,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .expect("still selected")
                 .index
                 .entries[seq as usize - 1];
+            if entry.flags & flag::EXPUNGED != 0 {
+                continue; // expunged elsewhere, not yet announced: it matches nothing
+            }
             let texts = !n.body.is_empty() || !n.text.is_empty();
             let record = if n.header || texts {
                 match user.record(&entry.message).await {

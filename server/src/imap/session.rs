@@ -97,6 +97,26 @@ fn idle_tag(incoming: Incoming, selected: bool) -> Result<String, Incoming> {
     }
 }
 
+/// Whether pending expunges are announced before the command runs: not for FETCH, STORE and
+/// SEARCH by sequence number (RFC 3501 7.4.1 forbids EXPUNGE during them), nor for COPY and MOVE by
+/// sequence number, whose numbers are the client's view before any announcement (they announce
+/// when done); not for the commands that leave the mailbox, which drop the view.
+fn announces_first(body: &CommandBody<'_>) -> bool {
+    !matches!(
+        body,
+        CommandBody::Fetch { uid: false, .. }
+            | CommandBody::Store { uid: false, .. }
+            | CommandBody::Search { uid: false, .. }
+            | CommandBody::Copy { uid: false, .. }
+            | CommandBody::Move { uid: false, .. }
+            | CommandBody::Close
+            | CommandBody::Unselect
+            | CommandBody::Select { .. }
+            | CommandBody::Examine { .. }
+            | CommandBody::Logout
+    )
+}
+
 fn astring_text(s: &AString<'_>) -> Option<String> {
     String::from_utf8(s.as_ref().to_vec()).ok()
 }
@@ -150,9 +170,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.out.line(line.as_bytes());
                 Next::Continue
             }
-            Incoming::Append { command, length } => self.append(command, length).await?,
+            Incoming::Append { command, length } => {
+                self.announce_expunges();
+                self.append(command, length).await?
+            }
             Incoming::Command(command) => Box::pin(self.command(command)).await?,
             Incoming::ListExtended(list) => {
+                self.announce_expunges();
                 if self.user.is_none() {
                     self.tagged(&list.tag, "NO", "log in first");
                 } else {
@@ -190,6 +214,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let tag = command.tag.inner().to_string();
         let authenticated = self.user.is_some();
         let selected = self.selected.is_some();
+        if selected && announces_first(&command.body) {
+            self.announce_expunges();
+        }
         match command.body {
             CommandBody::Capability => {
                 self.out
@@ -626,8 +653,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         });
     }
 
-    /// Reads new log operations of the selected mailbox and tells the client what changed.
+    /// Reads new log operations of the selected mailbox and tells the client what changed,
+    /// expunges included.
     pub(super) async fn refresh_selected(&mut self) -> Result<(), MailError> {
+        self.refresh_view(true, true).await
+    }
+
+    /// Reads new log operations of the selected mailbox into the session's view. New messages are
+    /// announced first, so that every later number is one the client has; then flag changes, unless
+    /// `flags` is false (the command reports flags itself); then, if `expunges`, the expunged
+    /// messages. Without `expunges` they stay in the view, sequence numbers unchanged, until a
+    /// command that may announce them (RFC 3501 7.4.1).
+    pub(super) async fn refresh_view(
+        &mut self,
+        flags: bool,
+        expunges: bool,
+    ) -> Result<(), MailError> {
         let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else {
             return Ok(());
         };
@@ -641,7 +682,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         let mut lines = Vec::new();
-        let mut grew = false;
+        let exists_before = selected.index.exists();
         let condstore = self.condstore;
         let recent = selected.recent;
         let recent_before = recent.count(&selected.index);
@@ -649,11 +690,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             &selected.entry,
             &mut selected.index,
             |index, change| match change {
-                Change::Exists => grew = true,
-                Change::Expunged(seq) => {
-                    lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes())
-                }
-                Change::Flags(seq) => {
+                Change::Flags(seq) if flags => {
                     let entry = &index.entries[seq as usize - 1];
                     let flags = fetch::flag_list(index, entry, recent.contains(entry.uid));
                     let modseq = if condstore {
@@ -669,15 +706,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         .as_bytes(),
                     );
                 }
-                Change::None => {}
+                Change::Exists | Change::Expunged(_) | Change::Flags(_) | Change::None => {}
             },
         )
         .await?;
-        self.out.line(&lines);
-        if grew {
+        // The view only grows during a fold (expunged messages keep their place), so one EXISTS
+        // covers every number in the lines that follow.
+        if selected.index.exists() > exists_before {
             self.out
                 .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
         }
+        self.out.line(&lines);
         // Messages that arrived while selected are \Recent here, unless another session got them.
         let uidnext = selected.index.uidnext;
         if !selected.read_only && uidnext > selected.recent.claimed_to {
@@ -691,7 +730,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.out
                 .line(format!("* {recent_after} RECENT\r\n").as_bytes());
         }
+        if expunges {
+            self.announce_expunges();
+        }
         Ok(())
+    }
+
+    /// Sends EXPUNGE for the messages of the view expunged since the last announcement.
+    pub(super) fn announce_expunges(&mut self) {
+        let Some(selected) = self.selected.as_mut() else {
+            return;
+        };
+        let out = &mut self.out;
+        selected
+            .index
+            .announce_expunges(|seq| out.line(format!("* {seq} EXPUNGE\r\n").as_bytes()));
     }
 
     /// APPEND: the message literal streams from the socket to storage one chunk at a time, through
