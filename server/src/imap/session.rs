@@ -30,6 +30,8 @@ pub(super) struct Selected {
     pub read_only: bool,
     /// The messages that are \Recent in this session.
     pub recent: Recent,
+    /// How many of the index's keywords the client was told of (FLAGS, PERMANENTFLAGS).
+    pub keywords_announced: u8,
 }
 
 pub(super) struct Session<R, W> {
@@ -609,11 +611,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = claim {
             tracing::debug!(error = %e, "recent watermark unavailable");
         }
-        let flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-        let keywords: String = index.keywords.iter().map(|k| format!(" {k}")).collect();
         let head = format!(
-            "* FLAGS ({flags}{keywords})\r\n* OK [PERMANENTFLAGS ({flags}{keywords} \\*)] flags permitted\r\n\
-             * {} EXISTS\r\n* {} RECENT\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
+            "{}* {} EXISTS\r\n* {} RECENT\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
+            super::keywords::flags_responses(&index),
             index.exists(),
             recent.count(&index),
             entry.uidvalidity,
@@ -646,6 +646,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         );
         self.selected = Some(Selected {
             entry,
+            keywords_announced: index.keywords.len() as u8,
             index,
             read_only,
             inbox: name == "INBOX",
@@ -716,6 +717,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.out
                 .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
         }
+        // Before any FETCH that carries a new keyword.
+        super::keywords::announce(selected, &mut self.out);
         self.out.line(&lines);
         // Messages that arrived while selected are \Recent here, unless another session got them.
         let uidnext = selected.index.uidnext;
@@ -839,6 +842,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None => unix_seconds(&self.server),
         };
         let flag_names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let view = self
+            .selected
+            .as_ref()
+            .filter(|s| s.entry.id == entry.id)
+            .map(|s| super::keywords::fit(&s.index, &flag_names));
+        match keywords_fit(&user, &entry, view, &flag_names).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.tagged(&tag, "NO", super::keywords::NO_ROOM);
+                return Ok(Next::Continue);
+            }
+            Err(e) => {
+                self.storage_failure(&tag, &e);
+                return Ok(Next::Continue);
+            }
+        }
         let result: Result<[u8; 16], MailError> = async {
             let message = *writer_message(&writer);
             let body = writer.finish().await?;
@@ -898,6 +917,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(e) => self.storage_failure(&tag, &e),
         }
         Ok(Next::Continue)
+    }
+}
+
+/// Whether the keywords of an APPEND fit in the keyword table of `entry`: judged on the view
+/// when it is the selected mailbox (`view`), else on the mailbox loaded, and only when the APPEND
+/// names a keyword.
+async fn keywords_fit(
+    user: &UserStore,
+    entry: &MailboxEntry,
+    view: Option<bool>,
+    names: &[String],
+) -> Result<bool, MailError> {
+    if names
+        .iter()
+        .all(|n| crate::mail::index::system_flag(n).is_some())
+    {
+        return Ok(true);
+    }
+    match view {
+        Some(fits) => Ok(fits),
+        None => Ok(super::keywords::fit(&user.load_index(entry).await?, names)),
     }
 }
 
