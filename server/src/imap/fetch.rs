@@ -225,6 +225,7 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         )
     };
     let mut seen_set = false;
+    let mut skipped_expunged = false;
     let mut seq = 0u32;
     while seq < exists {
         seq += 1;
@@ -240,6 +241,11 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             contains(set, seq, exists)
         };
         if !wanted || changed_since.is_some_and(|m| entry.modseq <= m) {
+            continue;
+        }
+        if entry.flags & flag::EXPUNGED != 0 {
+            // Expunged by another session, not yet announced here: left out, as Dovecot does.
+            skipped_expunged = true;
             continue;
         }
         seen_set |= items.sections.iter().any(|s| s.sets_seen)
@@ -261,13 +267,16 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
     if seen_set {
         // Fold in the \Seen just written; its FETCH was sent already, so stay silent about flags.
-        if let Err(e) = session.refresh_selected_with(true, uid_command).await {
+        if let Err(e) = session.refresh_view(false, uid_command).await {
             tracing::debug!(error = %e, "refresh after fetch failed");
         }
     }
-    session
-        .out
-        .line(format!("{tag} OK FETCH completed\r\n").as_bytes());
+    let done = if skipped_expunged {
+        "OK [EXPUNGEISSUED] Some messages were already expunged."
+    } else {
+        "OK FETCH completed"
+    };
+    session.out.line(format!("{tag} {done}\r\n").as_bytes());
     Ok(())
 }
 

@@ -37,6 +37,10 @@ enum Reading {
 
 /// Bytes of an oversized line kept to answer with its tag (tags are at most 64 bytes here).
 const HEAD_BYTES: usize = 80;
+/// Before login, an ID command may take this many bytes (line and literals, each): RFC 2971 allows
+/// 30 pairs of a 30-octet field and a 1,024-octet value, about 32 KiB quoted; the rest is room for
+/// the tag and escapes.
+const ID_BYTES_MAX: usize = 40 * 1024;
 
 /// What the client sent next.
 pub enum Incoming {
@@ -172,6 +176,32 @@ impl<R: AsyncRead + Unpin> Input<R> {
             };
             if !self.fill(reading).await? {
                 return Ok(Ok(false));
+            }
+        }
+    }
+
+    /// Whether the next command is an ID: reads until its tag and name are buffered (at most
+    /// [`HEAD_BYTES`]); only looks, the bytes stay for [`Input::next`].
+    async fn next_is_id(&mut self) -> io::Result<bool> {
+        loop {
+            let head = &self.buf[..self.buf.len().min(HEAD_BYTES)];
+            if let Some(tag) = head.iter().position(|&b| b == b' ') {
+                let name = &head[tag + 1..];
+                if name.len() >= 3 || name.contains(&b'\n') {
+                    return Ok(name.len() >= 3
+                        && name[..2].eq_ignore_ascii_case(b"ID")
+                        && matches!(name[2], b' ' | b'('));
+                }
+            } else if head.len() == HEAD_BYTES || head.contains(&b'\n') {
+                return Ok(false);
+            }
+            let reading = if self.buf.is_empty() {
+                Reading::Waiting
+            } else {
+                Reading::Line
+            };
+            if !self.fill(reading).await? {
+                return Ok(false); // end of stream: the read that follows reports it
             }
         }
     }
@@ -314,7 +344,14 @@ impl<R: AsyncRead + Unpin> Input<R> {
         &mut self,
         out: &mut Output<W>,
     ) -> io::Result<Incoming> {
-        let (line_max, literals_max) = match self.login_bytes_max {
+        let mut login_bytes_max = self.login_bytes_max;
+        // ID comes before login with some clients: it may reach RFC 2971's limits.
+        if let Some(max) = login_bytes_max {
+            if self.next_is_id().await? {
+                login_bytes_max = Some(max.max(ID_BYTES_MAX));
+            }
+        }
+        let (line_max, literals_max) = match login_bytes_max {
             Some(max) => (self.line_max.min(max), SMALL_LITERALS_MAX.min(max)),
             None => (self.line_max, SMALL_LITERALS_MAX),
         };

@@ -7,9 +7,10 @@ use imap_types::sequence::SequenceSet;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
+use super::keywords;
 use super::output::uid_set;
 use super::session::Session;
-use crate::mail::index::{flag, Change, Op};
+use crate::mail::index::{flag, Op};
 use crate::mail::transaction::LogWrite;
 use crate::mail::{MailError, MessageRecord};
 
@@ -17,8 +18,19 @@ use crate::mail::{MailError, MessageRecord};
 const BATCH: usize = 128;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    /// Sequence numbers (1-based) of the selected messages matching `set`, visited in order.
+    /// Whether the message at `seq` (1-based) is in `set` and not expunged.
     fn matches(&self, set: &SequenceSet, uid: bool, seq: u32) -> bool {
+        self.in_set(set, uid, seq)
+            && !self
+                .selected
+                .as_ref()
+                .expect("caller checked selected")
+                .index
+                .is_expunged(seq)
+    }
+
+    /// Whether the message at `seq` (1-based) is in `set`, expunged or not.
+    fn in_set(&self, set: &SequenceSet, uid: bool, seq: u32) -> bool {
         let index = &self
             .selected
             .as_ref()
@@ -54,6 +66,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let user = self.user.clone().expect("selected implies authenticated");
         let entry = selected.entry.clone();
         let names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let adds = !matches!(kind, StoreType::Remove);
+        if adds && !keywords::fit(&selected.index, &names) {
+            return self.tagged(tag, "NO", keywords::NO_ROOM);
+        }
         let exists = selected.index.exists();
         let mut batch = Vec::new();
         let mut modified = Vec::new();
@@ -87,9 +103,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = self.write_ops(&user, &entry, &mut batch).await {
             return self.storage_failure(tag, &e);
         }
-        // The refresh reports new and expunged messages but no flag changes; the flags of the set
-        // are reported below, changed or not (RFC 3501 6.4.6), unless .SILENT.
-        if let Err(e) = self.refresh_selected_with(true, uid).await {
+        // The refresh reports new messages, and expunges for UID STORE only, but no flag changes:
+        // the flags of the set are reported below, changed or not (RFC 3501 6.4.6), unless .SILENT.
+        if let Err(e) = self.refresh_view(false, uid).await {
             return self.storage_failure(tag, &e);
         }
         if !matches!(response, StoreResponse::Silent) {
@@ -126,7 +142,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
         }
-        if modified.is_empty() {
+        let index = &self.selected.as_ref().expect("still selected").index;
+        if adds && !keywords::all_kept(index, &names) {
+            // Another session filled the table first: the rest of the STORE happened.
+            self.tagged(tag, "NO", keywords::NO_ROOM);
+        } else if modified.is_empty() {
             self.tagged(tag, "OK", "STORE completed");
         } else {
             let list: Vec<String> = modified.iter().map(u32::to_string).collect();
@@ -172,7 +192,8 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .expect("still selected")
                 .index
                 .entries[seq as usize - 1];
-            if e.flags & flag::DELETED == 0 || only.is_some_and(|set| !self.matches(set, true, seq))
+            if e.flags & (flag::DELETED | flag::EXPUNGED) != flag::DELETED
+                || only.is_some_and(|set| !self.matches(set, true, seq))
             {
                 continue;
             }
@@ -215,7 +236,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         // Source UIDs and copy ids, for COPYUID: 20 bytes a message, bounded by the selection.
         let mut copied: Vec<(u32, [u8; 16])> = Vec::new();
         for seq in 1..=exists {
-            if !self.matches(set, uid, seq) {
+            if !self.in_set(set, uid, seq) {
                 continue;
             }
             let e = self
@@ -224,6 +245,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .expect("still selected")
                 .index
                 .entries[seq as usize - 1];
+            if e.flags & flag::EXPUNGED != 0 {
+                // Dovecot's answer: nothing copied, and the expunges announced.
+                self.announce_expunges();
+                return self.tagged(
+                    tag,
+                    "NO",
+                    "[EXPUNGEISSUED] Some of the requested messages no longer exist.",
+                );
+            }
             let result: Result<(), MailError> = async {
                 let record: MessageRecord = user.record(&e.message).await?;
                 let copy: [u8; 16] = self.server.inner().env.random();
@@ -304,39 +334,5 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             (false, None) => self.tagged(tag, "OK", "COPY completed"),
             (true, _) => self.tagged(tag, "OK", "MOVE completed"),
         }
-    }
-
-    /// Refresh that leaves out the FETCH responses of a silent STORE.
-    pub(super) async fn refresh_selected_with(
-        &mut self,
-        silent: bool,
-        _uid: bool,
-    ) -> Result<(), MailError> {
-        if !silent {
-            return self.refresh_selected().await;
-        }
-        let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else {
-            return Ok(());
-        };
-        let mut lines = Vec::new();
-        let mut grew = false;
-        user.refresh(
-            &selected.entry,
-            &mut selected.index,
-            |_, change| match change {
-                Change::Exists => grew = true,
-                Change::Expunged(seq) => {
-                    lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes())
-                }
-                Change::Flags(_) | Change::None => {}
-            },
-        )
-        .await?;
-        self.out.line(&lines);
-        if grew {
-            self.out
-                .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
-        }
-        Ok(())
     }
 }

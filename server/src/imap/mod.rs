@@ -4,6 +4,7 @@
 mod fetch;
 mod idle;
 pub mod input;
+mod keywords;
 mod list_extended;
 mod mailboxes;
 mod messages;

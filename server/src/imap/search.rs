@@ -16,6 +16,7 @@ use crate::mail::index::{flag, Entry};
 use crate::mail::{MailError, MessageRecord, UserStore};
 use crate::mime::decode::decode_header_value;
 use crate::mime::text::{contains_folded, segments, Segment, TextSearch};
+use crate::mime::write_address_list;
 
 /// What evaluating the criteria needs beyond the index.
 #[derive(Default)]
@@ -141,6 +142,20 @@ fn header_has(header: &[u8], name: &[u8], needle: &[u8], compress: bool) -> bool
     })
 }
 
+/// Addresses kept when an address header is written back for matching.
+const ADDRESSES_MAX: usize = 1000;
+
+/// Whether an address header holds `needle`, matched as Dovecot does: against the address list
+/// written back without comments and folding, encoded words decoded, case ignored.
+fn address_has(header: &[u8], name: &[u8], needle: &[u8]) -> bool {
+    let needle = key_text(needle);
+    header_values(header, name).iter().any(|raw| {
+        let mut value = String::new();
+        decode_header_value(&write_address_list(raw, ADDRESSES_MAX), &mut value);
+        contains_folded(&value, &needle)
+    })
+}
+
 fn sent_date(header: &[u8]) -> Option<NaiveDate> {
     let value = header_values(header, b"Date").into_iter().next()?;
     let text = String::from_utf8_lossy(&value).into_owned();
@@ -218,10 +233,10 @@ fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
         SearchKey::SentBefore(d) => sent_or_epoch(s.header) < *d.as_ref(),
         SearchKey::SentOn(d) => sent_or_epoch(s.header) == *d.as_ref(),
         SearchKey::SentSince(d) => sent_or_epoch(s.header) >= *d.as_ref(),
-        SearchKey::From(v) => header_has(b"From", v.as_ref()),
-        SearchKey::To(v) => header_has(b"To", v.as_ref()),
-        SearchKey::Cc(v) => header_has(b"Cc", v.as_ref()),
-        SearchKey::Bcc(v) => header_has(b"Bcc", v.as_ref()),
+        SearchKey::From(v) => address_has(s.header, b"From", v.as_ref()),
+        SearchKey::To(v) => address_has(s.header, b"To", v.as_ref()),
+        SearchKey::Cc(v) => address_has(s.header, b"Cc", v.as_ref()),
+        SearchKey::Bcc(v) => address_has(s.header, b"Bcc", v.as_ref()),
         SearchKey::Subject(v) => self::header_has(s.header, b"Subject", v.as_ref(), true),
         SearchKey::Header(field, v) => header_has(field.as_ref(), v.as_ref()),
         SearchKey::Body(v) => has(&s.needs.body, s.found_body, v.as_ref()),
@@ -312,6 +327,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 .expect("still selected")
                 .index
                 .entries[seq as usize - 1];
+            if entry.flags & flag::EXPUNGED != 0 {
+                continue; // expunged elsewhere, not yet announced: it matches nothing
+            }
             let texts = !n.body.is_empty() || !n.text.is_empty();
             let record = if n.header || texts {
                 match user.record(&entry.message).await {

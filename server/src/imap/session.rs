@@ -30,6 +30,8 @@ pub(super) struct Selected {
     pub read_only: bool,
     /// The messages that are \Recent in this session.
     pub recent: Recent,
+    /// How many of the index's keywords the client was told of (FLAGS, PERMANENTFLAGS).
+    pub keywords_announced: u8,
 }
 
 pub(super) struct Session<R, W> {
@@ -97,6 +99,26 @@ fn idle_tag(incoming: Incoming, selected: bool) -> Result<String, Incoming> {
     }
 }
 
+/// Whether pending expunges are announced before the command runs: not for FETCH, STORE and
+/// SEARCH by sequence number (RFC 3501 7.4.1 forbids EXPUNGE during them), nor for COPY and MOVE by
+/// sequence number, whose numbers are the client's view before any announcement (they announce
+/// when done); not for the commands that leave the mailbox, which drop the view.
+fn announces_first(body: &CommandBody<'_>) -> bool {
+    !matches!(
+        body,
+        CommandBody::Fetch { uid: false, .. }
+            | CommandBody::Store { uid: false, .. }
+            | CommandBody::Search { uid: false, .. }
+            | CommandBody::Copy { uid: false, .. }
+            | CommandBody::Move { uid: false, .. }
+            | CommandBody::Close
+            | CommandBody::Unselect
+            | CommandBody::Select { .. }
+            | CommandBody::Examine { .. }
+            | CommandBody::Logout
+    )
+}
+
 fn astring_text(s: &AString<'_>) -> Option<String> {
     String::from_utf8(s.as_ref().to_vec()).ok()
 }
@@ -150,9 +172,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.out.line(line.as_bytes());
                 Next::Continue
             }
-            Incoming::Append { command, length } => self.append(command, length).await?,
+            Incoming::Append { command, length } => {
+                self.announce_expunges();
+                self.append(command, length).await?
+            }
             Incoming::Command(command) => Box::pin(self.command(command)).await?,
             Incoming::ListExtended(list) => {
+                self.announce_expunges();
                 if self.user.is_none() {
                     self.tagged(&list.tag, "NO", "log in first");
                 } else {
@@ -190,6 +216,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let tag = command.tag.inner().to_string();
         let authenticated = self.user.is_some();
         let selected = self.selected.is_some();
+        if selected && announces_first(&command.body) {
+            self.announce_expunges();
+        }
         match command.body {
             CommandBody::Capability => {
                 self.out
@@ -582,11 +611,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         if let Err(e) = claim {
             tracing::debug!(error = %e, "recent watermark unavailable");
         }
-        let flags = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-        let keywords: String = index.keywords.iter().map(|k| format!(" {k}")).collect();
         let head = format!(
-            "* FLAGS ({flags}{keywords})\r\n* OK [PERMANENTFLAGS ({flags}{keywords} \\*)] flags permitted\r\n\
-             * {} EXISTS\r\n* {} RECENT\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
+            "{}* {} EXISTS\r\n* {} RECENT\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
+            super::keywords::flags_responses(&index),
             index.exists(),
             recent.count(&index),
             entry.uidvalidity,
@@ -619,6 +646,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         );
         self.selected = Some(Selected {
             entry,
+            keywords_announced: index.keywords.len() as u8,
             index,
             read_only,
             inbox: name == "INBOX",
@@ -626,8 +654,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         });
     }
 
-    /// Reads new log operations of the selected mailbox and tells the client what changed.
+    /// Reads new log operations of the selected mailbox and tells the client what changed,
+    /// expunges included.
     pub(super) async fn refresh_selected(&mut self) -> Result<(), MailError> {
+        self.refresh_view(true, true).await
+    }
+
+    /// Reads new log operations of the selected mailbox into the session's view. New messages are
+    /// announced first, so that every later number is one the client has; then flag changes, unless
+    /// `flags` is false (the command reports flags itself); then, if `expunges`, the expunged
+    /// messages. Without `expunges` they stay in the view, sequence numbers unchanged, until a
+    /// command that may announce them (RFC 3501 7.4.1).
+    pub(super) async fn refresh_view(
+        &mut self,
+        flags: bool,
+        expunges: bool,
+    ) -> Result<(), MailError> {
         let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else {
             return Ok(());
         };
@@ -641,7 +683,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             }
         }
         let mut lines = Vec::new();
-        let mut grew = false;
+        let exists_before = selected.index.exists();
         let condstore = self.condstore;
         let recent = selected.recent;
         let recent_before = recent.count(&selected.index);
@@ -649,11 +691,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             &selected.entry,
             &mut selected.index,
             |index, change| match change {
-                Change::Exists => grew = true,
-                Change::Expunged(seq) => {
-                    lines.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes())
-                }
-                Change::Flags(seq) => {
+                Change::Flags(seq) if flags => {
                     let entry = &index.entries[seq as usize - 1];
                     let flags = fetch::flag_list(index, entry, recent.contains(entry.uid));
                     let modseq = if condstore {
@@ -669,15 +707,19 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                         .as_bytes(),
                     );
                 }
-                Change::None => {}
+                Change::Exists | Change::Expunged(_) | Change::Flags(_) | Change::None => {}
             },
         )
         .await?;
-        self.out.line(&lines);
-        if grew {
+        // The view only grows during a fold (expunged messages keep their place), so one EXISTS
+        // covers every number in the lines that follow.
+        if selected.index.exists() > exists_before {
             self.out
                 .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
         }
+        // Before any FETCH that carries a new keyword.
+        super::keywords::announce(selected, &mut self.out);
+        self.out.line(&lines);
         // Messages that arrived while selected are \Recent here, unless another session got them.
         let uidnext = selected.index.uidnext;
         if !selected.read_only && uidnext > selected.recent.claimed_to {
@@ -691,7 +733,21 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             self.out
                 .line(format!("* {recent_after} RECENT\r\n").as_bytes());
         }
+        if expunges {
+            self.announce_expunges();
+        }
         Ok(())
+    }
+
+    /// Sends EXPUNGE for the messages of the view expunged since the last announcement.
+    pub(super) fn announce_expunges(&mut self) {
+        let Some(selected) = self.selected.as_mut() else {
+            return;
+        };
+        let out = &mut self.out;
+        selected
+            .index
+            .announce_expunges(|seq| out.line(format!("* {seq} EXPUNGE\r\n").as_bytes()));
     }
 
     /// APPEND: the message literal streams from the socket to storage one chunk at a time, through
@@ -786,6 +842,22 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None => unix_seconds(&self.server),
         };
         let flag_names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let view = self
+            .selected
+            .as_ref()
+            .filter(|s| s.entry.id == entry.id)
+            .map(|s| super::keywords::fit(&s.index, &flag_names));
+        match keywords_fit(&user, &entry, view, &flag_names).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.tagged(&tag, "NO", super::keywords::NO_ROOM);
+                return Ok(Next::Continue);
+            }
+            Err(e) => {
+                self.storage_failure(&tag, &e);
+                return Ok(Next::Continue);
+            }
+        }
         let result: Result<[u8; 16], MailError> = async {
             let message = *writer_message(&writer);
             let body = writer.finish().await?;
@@ -845,6 +917,27 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(e) => self.storage_failure(&tag, &e),
         }
         Ok(Next::Continue)
+    }
+}
+
+/// Whether the keywords of an APPEND fit in the keyword table of `entry`: judged on the view
+/// when it is the selected mailbox (`view`), else on the mailbox loaded, and only when the APPEND
+/// names a keyword.
+async fn keywords_fit(
+    user: &UserStore,
+    entry: &MailboxEntry,
+    view: Option<bool>,
+    names: &[String],
+) -> Result<bool, MailError> {
+    if names
+        .iter()
+        .all(|n| crate::mail::index::system_flag(n).is_some())
+    {
+        return Ok(true);
+    }
+    match view {
+        Some(fits) => Ok(fits),
+        None => Ok(super::keywords::fit(&user.load_index(entry).await?, names)),
     }
 }
 

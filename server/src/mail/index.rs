@@ -17,6 +17,9 @@ pub mod flag {
     pub const DELETED: u32 = 1 << 3;
     /// `\Draft`
     pub const DRAFT: u32 = 1 << 4;
+    /// Not a flag: expunged in the log but not yet announced to the session whose view this is
+    /// (RFC 3501 7.4.1 forbids EXPUNGE during FETCH, STORE and SEARCH), so its sequence number stays.
+    pub const EXPUNGED: u32 = 1 << 7;
     /// First bit used for keywords.
     pub const KEYWORD_SHIFT: u32 = 8;
     /// Most keywords a mailbox can hold (the bits left in a u32).
@@ -114,6 +117,8 @@ pub struct Index {
     pub cursor: Option<String>,
     /// Log operations folded in since the checkpoint this index started from.
     pub ops_since_checkpoint: u32,
+    /// Entries marked [`flag::EXPUNGED`], waiting to be announced.
+    pub pending_expunges: u32,
 }
 
 /// The part of an [`Index`] a checkpoint stores.
@@ -141,6 +146,7 @@ impl Index {
             keywords: s.keywords,
             cursor: Some(s.cursor),
             ops_since_checkpoint: 0,
+            pending_expunges: 0,
         }
     }
 }
@@ -200,11 +206,52 @@ impl Index {
     }
 
     fn position(&self, message: &[u8; 16]) -> Option<usize> {
-        self.entries.iter().position(|e| &e.message == message)
+        self.entries
+            .iter()
+            .position(|e| &e.message == message && e.flags & flag::EXPUNGED == 0)
     }
 
     /// Applies one log operation; returns what changed, for untagged responses.
     pub fn apply(&mut self, op: &Op) -> Change {
+        self.apply_as(op, false)
+    }
+
+    /// [`Index::apply`] on a session's view: an expunged message stays, marked
+    /// [`flag::EXPUNGED`], until [`Index::announce_expunges`], so sequence numbers do not move.
+    pub fn apply_in_view(&mut self, op: &Op) -> Change {
+        self.apply_as(op, true)
+    }
+
+    /// Removes the messages marked expunged, from the highest sequence number down so that each
+    /// number is right when the client reads it, and tells `on_expunge` each.
+    pub fn announce_expunges(&mut self, mut on_expunge: impl FnMut(u32)) {
+        if self.pending_expunges == 0 {
+            return;
+        }
+        for pos in (0..self.entries.len()).rev() {
+            if self.entries[pos].flags & flag::EXPUNGED != 0 {
+                self.entries.remove(pos);
+                on_expunge(pos as u32 + 1);
+            }
+        }
+        self.pending_expunges = 0;
+    }
+
+    /// Whether the message at this sequence number (1-based) is expunged but not yet announced.
+    pub fn is_expunged(&self, seq: u32) -> bool {
+        self.entries[seq as usize - 1].flags & flag::EXPUNGED != 0
+    }
+
+    fn expunge_at(&mut self, pos: usize, keep: bool) {
+        if keep {
+            self.entries[pos].flags |= flag::EXPUNGED;
+            self.pending_expunges += 1;
+        } else {
+            self.entries.remove(pos);
+        }
+    }
+
+    fn apply_as(&mut self, op: &Op, keep_expunged: bool) -> Change {
         match op {
             Op::Append {
                 message,
@@ -232,7 +279,7 @@ impl Index {
             Op::Expunge { message } => match self.position(message) {
                 Some(pos) => {
                     self.highest_modseq += 1;
-                    self.entries.remove(pos);
+                    self.expunge_at(pos, keep_expunged);
                     Change::Expunged(pos as u32 + 1)
                 }
                 None => Change::None,
@@ -261,7 +308,7 @@ impl Index {
             // Callers that report each change apply `op.flatten()` one by one instead.
             Op::Batch(ops) => {
                 for op in ops {
-                    self.apply(op);
+                    self.apply_as(op, keep_expunged);
                 }
                 Change::None
             }
@@ -275,46 +322,74 @@ impl Index {
 
     /// Becomes `fresh`, the same mailbox loaded again, reporting the difference as changes a
     /// session can show: a message known under the same UID stays (with its new flags), every
-    /// other known message is expunged, and the rest of `fresh` arrives as new messages. When
-    /// `fresh` has a message the session did not know below its UIDNEXT (an operation that reached
-    /// the log late), every known message from that UID on is expunged and comes back as new, so
-    /// that sequence numbers stay consistent.
+    /// other known message is expunged (marked, as in [`Index::apply_in_view`]), and the rest of
+    /// `fresh` arrives as new messages. When `fresh` has a message the session did not know below
+    /// its UIDNEXT (an operation that reached the log late), every known message from that UID on
+    /// is expunged and comes back as new, so that sequence numbers stay consistent.
     pub fn resync(&mut self, fresh: Index, on_change: &mut impl FnMut(&Index, Change)) {
-        let same = |entries: &[Entry], e: &Entry| {
-            entries
+        let live = |e: &Entry| e.flags & flag::EXPUNGED == 0;
+        // Live entries are in UID order; marked ones may not be (after an earlier late operation).
+        let known: Vec<(u32, [u8; 16])> = self
+            .entries
+            .iter()
+            .filter(|e| live(e))
+            .map(|e| (e.uid, e.message))
+            .collect();
+        let in_known = |e: &Entry| {
+            known
+                .binary_search_by_key(&e.uid, |k| k.0)
+                .is_ok_and(|i| known[i].1 == e.message)
+        };
+        let in_fresh = |e: &Entry| {
+            fresh
+                .entries
                 .binary_search_by_key(&e.uid, |x| x.uid)
-                .is_ok_and(|i| entries[i].message == e.message)
+                .is_ok_and(|i| fresh.entries[i].message == e.message)
         };
         let cut = fresh
             .entries
             .iter()
-            .filter(|e| e.uid < self.uidnext && !same(&self.entries, e))
+            .filter(|e| e.uid < self.uidnext && !in_known(e))
             .map(|e| e.uid)
             .min()
             .unwrap_or(self.uidnext);
-        // Expunges from the highest sequence number down, so that each is right when sent.
-        for pos in (0..self.entries.len()).rev() {
+        for pos in 0..self.entries.len() {
             let entry = self.entries[pos];
-            if entry.uid >= cut || !same(&fresh.entries, &entry) {
-                self.entries.remove(pos);
+            if live(&entry) && (entry.uid >= cut || !in_fresh(&entry)) {
+                self.expunge_at(pos, true);
                 on_change(self, Change::Expunged(pos as u32 + 1));
             }
         }
-        // What stays is the start of `fresh`, message for message.
-        let kept = self.entries.len();
-        let flagged: Vec<u32> = (0..kept)
-            .filter(|&i| {
-                !self
-                    .flag_names(self.entries[i].flags)
-                    .eq(fresh.flag_names(fresh.entries[i].flags))
-            })
-            .map(|i| i as u32 + 1)
-            .collect();
-        *self = fresh;
+        drop(known);
+        // What stays live is the start of `fresh`, message for message; the rest of it is new.
+        let mut kept = 0;
+        let mut flagged = Vec::new();
+        for pos in 0..self.entries.len() {
+            if !live(&self.entries[pos]) {
+                continue;
+            }
+            let new = fresh.entries[kept];
+            if !self
+                .flag_names(self.entries[pos].flags)
+                .eq(fresh.flag_names(new.flags))
+            {
+                flagged.push(pos as u32 + 1);
+            }
+            self.entries[pos] = new;
+            kept += 1;
+        }
+        self.entries.extend_from_slice(&fresh.entries[kept..]);
+        let added = fresh.entries.len() - kept;
+        let pending_expunges = self.pending_expunges;
+        *self = Index {
+            entries: std::mem::take(&mut self.entries),
+            pending_expunges,
+            ..fresh
+        };
         for seq in flagged {
             on_change(self, Change::Flags(seq));
         }
-        for _ in kept..self.entries.len() {
+        for _ in 0..added {
             on_change(self, Change::Exists);
         }
     }
@@ -438,6 +513,33 @@ mod tests {
     }
 
     #[test]
+    fn a_view_keeps_expunged_messages_in_place_until_announced() {
+        let mut index = Index::new();
+        for n in 1..=3 {
+            index.apply_in_view(&append(n, &[]));
+        }
+        assert_eq!(
+            index.apply_in_view(&Op::Expunge { message: [1; 16] }),
+            Change::Expunged(1)
+        );
+        // Flags of the message still refer to its unmoved sequence number.
+        let flags = Op::FlagsAdd {
+            message: [3; 16],
+            flags: vec!["\\Seen".into()],
+        };
+        assert_eq!(index.apply_in_view(&flags), Change::Flags(3));
+        assert_eq!(
+            index.apply_in_view(&Op::Expunge { message: [1; 16] }),
+            Change::None
+        );
+        assert!(index.is_expunged(1) && index.exists() == 3);
+        let mut announced = Vec::new();
+        index.announce_expunges(|seq| announced.push(seq));
+        assert_eq!((announced, index.exists()), (vec![1], 2));
+        assert_eq!(index.pending_expunges, 0);
+    }
+
+    #[test]
     fn replayed_append_is_ignored() {
         let mut index = Index::new();
         index.apply(&append(1, &[]));
@@ -497,15 +599,19 @@ mod tests {
         fresh.apply(&append(5, &[]));
         fresh.apply(&append(6, &[]));
         let seen = changes(&mut old, fresh.clone());
+        // The expunged message keeps its sequence number until announced.
         assert_eq!(
             seen,
             [
                 Change::Expunged(2),
-                Change::Flags(3),
+                Change::Flags(4),
                 Change::Exists,
                 Change::Exists
             ]
         );
+        let mut announced = Vec::new();
+        old.announce_expunges(|seq| announced.push(seq));
+        assert_eq!(announced, [2]);
         assert_eq!(old.entries, fresh.entries);
     }
 
@@ -524,14 +630,18 @@ mod tests {
         assert_eq!(
             seen,
             [
-                Change::Expunged(3),
                 Change::Expunged(2),
+                Change::Expunged(3),
                 Change::Exists,
                 Change::Exists,
                 Change::Exists
             ]
         );
-        assert_eq!(old.exists(), 4);
+        assert_eq!(old.exists(), 6);
+        let mut announced = Vec::new();
+        old.announce_expunges(|seq| announced.push(seq));
+        assert_eq!(announced, [3, 2]);
+        assert_eq!(old.entries, fresh.entries);
     }
 
     #[test]

@@ -539,9 +539,10 @@ impl UserStore {
         Ok(sk)
     }
 
-    /// Folds the log rows after the index's cursor into it, reporting each visible change. When a
-    /// checkpoint has deleted rows past the cursor before they were folded, the mailbox is loaded
-    /// again and the difference reported instead.
+    /// Folds the log rows after the index's cursor into a session's view, reporting each visible
+    /// change; expunged messages stay marked until the session announces them
+    /// ([`Index::announce_expunges`]). When a checkpoint has deleted rows past the cursor before
+    /// they were folded, the mailbox is loaded again and the difference reported instead.
     pub async fn refresh(
         &self,
         mailbox: &MailboxEntry,
@@ -549,7 +550,7 @@ impl UserStore {
         mut on_change: impl FnMut(&Index, Change),
     ) -> Result<(), MailError> {
         match self
-            .refresh_inner(mailbox, index, None, |_, _| {}, &mut on_change)
+            .refresh_inner(mailbox, index, None, true, |_, _| {}, &mut on_change)
             .await?
         {
             Fold::Done => Ok(()),
@@ -570,7 +571,7 @@ impl UserStore {
         until: Option<&str>,
         before: impl FnMut(&Index, &str),
     ) -> Result<Fold, MailError> {
-        self.refresh_inner(mailbox, index, until, before, &mut |_, _| {})
+        self.refresh_inner(mailbox, index, until, false, before, &mut |_, _| {})
             .await
     }
 
@@ -579,6 +580,7 @@ impl UserStore {
         mailbox: &MailboxEntry,
         index: &mut Index,
         until: Option<&str>,
+        view: bool,
         mut before: impl FnMut(&Index, &str),
         on_change: &mut impl FnMut(&Index, Change),
     ) -> Result<Fold, MailError> {
@@ -618,7 +620,11 @@ impl UserStore {
                 for value in item.values.iter().flatten() {
                     let op: Op = decode("log op", &self.open(&pk, &item.sk, value)?)?;
                     for op in op.flatten() {
-                        let change = index.apply(op);
+                        let change = if view {
+                            index.apply_in_view(op)
+                        } else {
+                            index.apply(op)
+                        };
                         index.ops_since_checkpoint += 1;
                         on_change(index, change);
                     }

@@ -35,6 +35,59 @@ pub(crate) fn parse_address_list(value: &[u8], max: usize) -> Vec<Address> {
     ctx.out
 }
 
+/// An address-list header value as Dovecot's `message_address_write` gives it back, which is what
+/// its SEARCH FROM/TO/CC/BCC match: comments and folding gone, `name <mailbox@domain>` or
+/// `mailbox@domain`, groups as `group: ...;`. At most `max` addresses.
+pub(crate) fn write_address_list(value: &[u8], max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut in_group = false;
+    let mut first = true;
+    for a in parse_address_list(value, max) {
+        match (&a.mailbox, &a.domain) {
+            (Some(group), None) if !in_group => {
+                if !first {
+                    out.extend_from_slice(b", ");
+                }
+                out.extend_from_slice(group);
+                out.extend_from_slice(b": ");
+                (in_group, first) = (true, true);
+                continue;
+            }
+            (None, None) if in_group => {
+                out.push(b';');
+                (in_group, first) = (false, false);
+                continue;
+            }
+            _ => {}
+        }
+        if !first {
+            out.extend_from_slice(b", ");
+        }
+        first = false;
+        let spec = |out: &mut Vec<u8>| {
+            if let Some(route) = &a.route {
+                out.extend_from_slice(route);
+                out.push(b':');
+            }
+            out.extend_from_slice(a.mailbox.as_deref().unwrap_or_default());
+            if let Some(domain) = &a.domain {
+                out.push(b'@');
+                out.extend_from_slice(domain);
+            }
+        };
+        match &a.name {
+            Some(name) => {
+                out.extend_from_slice(name);
+                out.extend_from_slice(b" <");
+                spec(&mut out);
+                out.push(b'>');
+            }
+            None => spec(&mut out),
+        }
+    }
+    out
+}
+
 impl Ctx<'_> {
     fn add_address(&mut self) {
         let a = std::mem::take(&mut self.addr);
@@ -327,6 +380,18 @@ mod tests {
             mailbox: mailbox.map(|s| s.as_bytes().to_vec()),
             domain: domain.map(|s| s.as_bytes().to_vec()),
         }
+    }
+
+    #[test]
+    fn written_back_without_comments_or_folding() {
+        let got = write_address_list(
+            b"<user-from (comment)@ (comment)\r\n domain.org>, \"A B\" <a@b.c>, g: x@y;",
+            100,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "user-from@domain.org, A B <a@b.c>, g: x@y;"
+        );
     }
 
     #[test]

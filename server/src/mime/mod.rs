@@ -25,6 +25,7 @@
 //!   further parts keep only their media type and encoding, and `truncated` is set.
 
 mod address;
+pub(crate) use address::write_address_list;
 pub mod decode;
 mod header;
 mod scanner;
