@@ -79,8 +79,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         first: u64,
     },
-    /// Runs every budgeted scenario that the tests run and rewrites the root figures.json.
-    Record,
+    /// Runs every scenario and rewrites the root figures.json.
+    Record {
+        /// Takes the figures of the runs in this report figures.json (`report` writes it under
+        /// target/imapsim/report/) instead of running the scenarios again.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
     /// Prints each scenario's change between two figures files.
     Diff {
         /// The old figures.json.
@@ -231,7 +236,8 @@ fn main() -> ExitCode {
             seeds,
             first,
         } => explore(&scenario, first, seeds),
-        Command::Record => record(&budgets),
+        Command::Record { from: None } => record(&budgets),
+        Command::Record { from: Some(path) } => record_from(&path),
         Command::Diff { old, new } => diff(&old, &new),
         Command::Load(args) => load(args),
         Command::Compare(args) => compare(args),
@@ -556,6 +562,41 @@ fn record(budgets: &Budgets) -> ExitCode {
     match sim::regression::save(&path, &recorded) {
         Ok(()) => {
             println!("wrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("imapsim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `record --from`: the tracked figures of every run a report wrote (a failed run is left out).
+fn record_from(path: &std::path::Path) -> ExitCode {
+    let entries: Vec<serde_json::Value> = match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+    {
+        Ok(entries) => entries,
+        Err(e) => {
+            eprintln!("imapsim: cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut recorded = sim::regression::Recorded::new();
+    for entry in entries {
+        match serde_json::from_value::<Report>(entry.clone()) {
+            Ok(report) => {
+                eprintln!("{} seed {}: recorded", report.scenario, report.seed);
+                recorded.insert(report.scenario.clone(), sim::regression::tracked(&report));
+            }
+            Err(_) => eprintln!("not recorded (a failed run): {entry}"),
+        }
+    }
+    let target = sim::regression::committed_path();
+    match sim::regression::save(&target, &recorded) {
+        Ok(()) => {
+            println!("wrote {}", target.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
