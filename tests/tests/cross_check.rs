@@ -1,5 +1,6 @@
-//! The cross-check: stats_alloc's global counters see no allocation of a run that the run's
-//! accounts did not see. Alone in its binary, so no other test thread allocates meanwhile.
+//! The cross-check: the simulation thread made no allocation that the run's accounts did not see
+//! (`unaccounted_allocs` counts that thread's own allocations; `Scenario::run` also fails a run
+//! where it is not 0, this test shows it through the public figures).
 
 sim::simulation_binary!();
 
