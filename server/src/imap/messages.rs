@@ -7,7 +7,6 @@ use imap_types::sequence::SequenceSet;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
-use super::keywords;
 use super::output::uid_set;
 use super::session::Session;
 use crate::mail::index::{flag, Op};
@@ -66,10 +65,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let user = self.user.clone().expect("selected implies authenticated");
         let entry = selected.entry.clone();
         let names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        let adds = !matches!(kind, StoreType::Remove);
-        if adds && !keywords::fit(&selected.index, &names) {
-            return self.tagged(tag, "NO", keywords::NO_ROOM);
-        }
         let exists = selected.index.exists();
         let mut batch = Vec::new();
         let mut modified = Vec::new();
@@ -142,11 +137,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
             }
         }
-        let index = &self.selected.as_ref().expect("still selected").index;
-        if adds && !keywords::all_kept(index, &names) {
-            // Another session filled the table first: the rest of the STORE happened.
-            self.tagged(tag, "NO", keywords::NO_ROOM);
-        } else if modified.is_empty() {
+        if modified.is_empty() {
             self.tagged(tag, "OK", "STORE completed");
         } else {
             let list: Vec<String> = modified.iter().map(u32::to_string).collect();

@@ -173,7 +173,7 @@ fn sent_or_epoch(header: &[u8]) -> NaiveDate {
     sent_date(header).unwrap_or(NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date"))
 }
 
-fn keyword_bit(keywords: &[String], name: &str) -> u32 {
+fn keyword_bit(keywords: &[String], name: &str) -> u64 {
     match crate::mail::index::system_flag(name) {
         Some(bit) => bit,
         None => keywords

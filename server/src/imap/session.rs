@@ -842,22 +842,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             None => unix_seconds(&self.server),
         };
         let flag_names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        let view = self
-            .selected
-            .as_ref()
-            .filter(|s| s.entry.id == entry.id)
-            .map(|s| super::keywords::fit(&s.index, &flag_names));
-        match keywords_fit(&user, &entry, view, &flag_names).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.tagged(&tag, "NO", super::keywords::NO_ROOM);
-                return Ok(Next::Continue);
-            }
-            Err(e) => {
-                self.storage_failure(&tag, &e);
-                return Ok(Next::Continue);
-            }
-        }
         let result: Result<[u8; 16], MailError> = async {
             let message = *writer_message(&writer);
             let body = writer.finish().await?;
@@ -917,27 +901,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             Err(e) => self.storage_failure(&tag, &e),
         }
         Ok(Next::Continue)
-    }
-}
-
-/// Whether the keywords of an APPEND fit in the keyword table of `entry`: judged on the view
-/// when it is the selected mailbox (`view`), else on the mailbox loaded, and only when the APPEND
-/// names a keyword.
-async fn keywords_fit(
-    user: &UserStore,
-    entry: &MailboxEntry,
-    view: Option<bool>,
-    names: &[String],
-) -> Result<bool, MailError> {
-    if names
-        .iter()
-        .all(|n| crate::mail::index::system_flag(n).is_some())
-    {
-        return Ok(true);
-    }
-    match view {
-        Some(fits) => Ok(fits),
-        None => Ok(super::keywords::fit(&user.load_index(entry).await?, names)),
     }
 }
 

@@ -8,22 +8,22 @@ use serde::{Deserialize, Serialize};
 /// System flags, as bits of [`Entry::flags`]; keyword `i` of the mailbox's table is bit `8 + i`.
 pub mod flag {
     /// `\Seen`
-    pub const SEEN: u32 = 1 << 0;
+    pub const SEEN: u64 = 1 << 0;
     /// `\Answered`
-    pub const ANSWERED: u32 = 1 << 1;
+    pub const ANSWERED: u64 = 1 << 1;
     /// `\Flagged`
-    pub const FLAGGED: u32 = 1 << 2;
+    pub const FLAGGED: u64 = 1 << 2;
     /// `\Deleted`
-    pub const DELETED: u32 = 1 << 3;
+    pub const DELETED: u64 = 1 << 3;
     /// `\Draft`
-    pub const DRAFT: u32 = 1 << 4;
+    pub const DRAFT: u64 = 1 << 4;
     /// Not a flag: expunged in the log but not yet announced to the session whose view this is
     /// (RFC 3501 7.4.1 forbids EXPUNGE during FETCH, STORE and SEARCH), so its sequence number stays.
-    pub const EXPUNGED: u32 = 1 << 7;
+    pub const EXPUNGED: u64 = 1 << 7;
     /// First bit used for keywords.
     pub const KEYWORD_SHIFT: u32 = 8;
-    /// Most keywords a mailbox can hold (the bits left in a u32).
-    pub const KEYWORDS_MAX: usize = 24;
+    /// Most keywords a mailbox can hold (the bits left in a u64).
+    pub const KEYWORDS_MAX: usize = 56;
 }
 
 /// A flag as stored in the log: system flags by name (`\Seen`), keywords as atoms.
@@ -99,7 +99,7 @@ pub struct Entry {
     /// RFC822.SIZE.
     pub size: u32,
     /// Flag bits (see [`flag`]).
-    pub flags: u32,
+    pub flags: u64,
 }
 
 /// The state of one mailbox.
@@ -161,7 +161,7 @@ impl Index {
     }
 
     /// Flag names to bits, growing the keyword table; keywords beyond the table's capacity are dropped.
-    pub fn flag_bits(&mut self, names: &[FlagName]) -> u32 {
+    pub fn flag_bits(&mut self, names: &[FlagName]) -> u64 {
         let mut bits = 0;
         for name in names {
             bits |= match system_flag(name) {
@@ -184,8 +184,8 @@ impl Index {
     }
 
     /// Bits to flag names, in a stable order.
-    pub fn flag_names(&self, bits: u32) -> impl Iterator<Item = &str> {
-        const SYSTEM: [(u32, &str); 5] = [
+    pub fn flag_names(&self, bits: u64) -> impl Iterator<Item = &str> {
+        const SYSTEM: [(u64, &str); 5] = [
             (flag::SEEN, "\\Seen"),
             (flag::ANSWERED, "\\Answered"),
             (flag::FLAGGED, "\\Flagged"),
@@ -471,7 +471,7 @@ pub enum Change {
 }
 
 /// The bit of a system flag, by its IMAP name (case-insensitive).
-pub fn system_flag(name: &str) -> Option<u32> {
+pub fn system_flag(name: &str) -> Option<u64> {
     let n = name.to_ascii_lowercase();
     Some(match n.as_str() {
         "\\seen" => flag::SEEN,
