@@ -534,7 +534,8 @@ mod tests {
         let leaked_id = {
             let account = Account::new("leaky").expect("accounts available");
             let _guard = account.enter();
-            std::mem::forget(vec![0u8; 64]);
+            // black_box: an allocation nothing reads may be optimised away.
+            std::mem::forget(std::hint::black_box(vec![0u8; 64]));
             account.id()
         };
         assert_eq!(STATES[leaked_id as usize].load(Ordering::Relaxed), RETIRED);

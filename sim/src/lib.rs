@@ -23,6 +23,7 @@ pub mod report;
 pub mod scenario;
 pub mod scenarios;
 pub mod serve;
+pub mod verdict;
 
 #[cfg(test)]
 simulation_binary!();

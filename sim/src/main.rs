@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sim::budget::{reproduce_command, Budgets};
+use sim::regression::Recorded;
 use sim::scenario::{self, JsonReport, Report};
+use sim::verdict::RunVerdict;
 
 sim::simulation_binary!();
 
@@ -273,19 +275,20 @@ fn default_seed(budgets: &Budgets, scenario: &str) -> u64 {
     budgets.get(scenario).map(|b| b.seed).unwrap_or(1)
 }
 
-/// Runs a scenario; `Err` carries the message when it could not complete.
+/// Runs a scenario and judges it as the tests do; `Err` carries the message when it could not
+/// complete.
 fn run_one(
     budgets: &Budgets,
     name: &str,
     seed: u64,
-) -> Result<(Report, bool, Option<String>), String> {
+) -> Result<(Report, RunVerdict, Option<Recorded>), String> {
     let scenario = scenario::find(name).map_err(|e| e.to_string())?;
     let report = scenario
         .run(seed)
         .map_err(|e| format!("{e}\nreproduce: {}", reproduce_command(name, seed)))?;
-    let verdict = report.check_budget(budgets).err().map(|e| e.to_string());
-    let budget_ok = verdict.is_none();
-    Ok((report, budget_ok, verdict))
+    let recorded = sim::regression::load(&sim::regression::committed_path()).ok();
+    let verdict = RunVerdict::of(&report, budgets, recorded.as_ref());
+    Ok((report, verdict, recorded))
 }
 
 fn run(budgets: &Budgets, name: &str, seed: Option<u64>, json: bool) -> ExitCode {
@@ -296,13 +299,14 @@ fn run(budgets: &Budgets, name: &str, seed: Option<u64>, json: bool) -> ExitCode
     } else {
         println!("{preamble}");
     }
-    let (report, budget_ok, verdict) = match run_one(budgets, name, seed) {
+    let (report, verdict, recorded) = match run_one(budgets, name, seed) {
         Ok(result) => result,
         Err(message) => {
             eprintln!("imapsim: {message}");
             return ExitCode::FAILURE;
         }
     };
+    let budget_ok = verdict.budget.is_none();
     if json {
         let object = JsonReport {
             report: &report,
@@ -314,15 +318,16 @@ fn run(budgets: &Budgets, name: &str, seed: Option<u64>, json: bool) -> ExitCode
         );
     } else {
         print_figures(&report, budget_ok);
-    }
-    if let Some(verdict) = &verdict {
-        eprintln!("{verdict}");
-    }
-    if report.unaccounted_allocs != 0 {
-        eprintln!(
-            "warning: {} allocations were not attributed to any account of this run",
-            report.unaccounted_allocs
+        println!(
+            "\n{}",
+            sim::verdict::figure_table(&report, budgets.get(name).ok(), recorded.as_ref())
         );
+        if let Some(why) = &verdict.not_compared {
+            println!("not compared with figures.json: {why}");
+        }
+    }
+    for failure in verdict.failures() {
+        eprintln!("{failure}");
     }
     if !report.is_clean() {
         for failure in &report.failures {
@@ -330,7 +335,7 @@ fn run(budgets: &Budgets, name: &str, seed: Option<u64>, json: bool) -> ExitCode
         }
         eprintln!("reproduce: {}", reproduce_command(name, seed));
     }
-    if budget_ok && report.is_clean() {
+    if verdict.ok() && report.is_clean() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

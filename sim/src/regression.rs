@@ -35,8 +35,15 @@ pub enum RegressionError {
     },
 }
 
-/// The committed file: `figures.json` at the workspace root.
+/// Names another figures file than the committed one (tests plant a regression with it).
+pub const FIGURES_VARIABLE: &str = "IMAPSIM_FIGURES_JSON";
+
+/// The committed file: `figures.json` at the workspace root (or the file [`FIGURES_VARIABLE`]
+/// names).
 pub fn committed_path() -> PathBuf {
+    if let Some(path) = std::env::var_os(FIGURES_VARIABLE) {
+        return PathBuf::from(path);
+    }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().unwrap_or(manifest).join("figures.json")
 }

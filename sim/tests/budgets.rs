@@ -9,7 +9,8 @@ use std::process::Command;
 
 use serde_json::Value;
 use sim::budget::Budgets;
-use sim::scenario::{BudgetVerdict, Report};
+use sim::scenario::Report;
+use sim::verdict::RunVerdict;
 
 /// The second seed each scenario runs with, beside its budget row's.
 const OTHER_SEED: u64 = 7;
@@ -107,15 +108,11 @@ fn check(name: &str) {
         OTHER_SEED
     };
     let report = repeated_in_two_processes(name, row_seed);
-    match report.check_budget(&budgets) {
-        Ok(()) => {}
-        Err(BudgetVerdict::Over(over)) => panic!("{over}"),
-        Err(other) => panic!("{name} seed {row_seed}: {other}"),
-    }
+    // The verdict `imapsim run` gives: the budget row, then the figures.json tolerance.
     let recorded = sim::regression::load(&sim::regression::committed_path())
         .expect("figures.json at the workspace root parses");
-    let regressions = sim::regression::regressions(&recorded, &report);
-    assert!(regressions.is_empty(), "{}", regressions.join("\n"));
+    let verdict = RunVerdict::of(&report, &budgets, Some(&recorded));
+    assert!(verdict.ok(), "{}", verdict.failures().join("\n"));
     repeated_in_two_processes(name, other);
 }
 
