@@ -177,6 +177,23 @@ async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
         })
 }
 
+/// Keeps large blocks out of the allocator's heap for the rest of the process: glibc raises its
+/// mmap threshold each time a block it mapped is freed, so after the first login argon2's 19 MiB
+/// blocks come from the heap and stay resident, hundreds of times what the sessions hold (the
+/// reference server's 2 MB per idle user). A fixed threshold turns that off: blocks of 1 MiB or
+/// more are mapped and given back when freed. The simulation counts them all the same.
+pub fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before the server allocates much.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES);
+    }
+}
+
+/// The size from which a block is mapped on its own ([`return_large_blocks_to_the_system`]).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const LARGE_BLOCK_BYTES: libc::c_int = 1 << 20;
+
 /// Runs the server until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     // The in-process fakes3 unless the config names a real store; kept alive while serving.
