@@ -2,27 +2,19 @@
 //! operating system's (two `imapsim serve` processes differ), a simulation's are its seed's, and
 //! `imapsim run --check` names the first allocation that differs between two processes.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+mod common;
 
-const EXE: &str = env!("CARGO_BIN_EXE_imapsim");
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+
+use common::EXE;
 
 /// Starts `imapsim serve` on free ports, creates a mailbox and returns its UIDVALIDITY (drawn from
 /// the server's entropy when the mailbox is created).
 fn uidvalidity_of_a_new_mailbox() -> String {
-    let mut serve = Command::new(EXE)
-        .args(["serve", "--imap", "127.0.0.1:0", "--lmtp", "127.0.0.1:0"])
-        .args(["--user", "carol:carol-password"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("imapsim serve starts");
-    let mut lines = BufReader::new(serve.stdout.take().expect("stdout is piped")).lines();
-    let ready = lines
-        .find_map(|line| line.ok().filter(|l| l.starts_with("imapsim ready")))
-        .expect("serve prints its ready line");
-    let (imap, _) = sim::serve::ready_addresses(&ready).expect("the ready line has addresses");
-    let mut stream = TcpStream::connect(&imap).expect("connect to serve");
+    let serve = common::serve();
+    let mut stream = TcpStream::connect(&serve.imap).expect("connect to serve");
     let script = "a LOGIN carol carol-password\r\nb CREATE Work\r\nc SELECT Work\r\nd LOGOUT\r\n";
     stream
         .write_all(script.as_bytes())
@@ -31,8 +23,7 @@ fn uidvalidity_of_a_new_mailbox() -> String {
     stream
         .read_to_string(&mut transcript)
         .expect("read until the server closes");
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(serve);
     let at = transcript
         .find("[UIDVALIDITY ")
         .unwrap_or_else(|| panic!("SELECT reports UIDVALIDITY:\n{transcript}"));

@@ -5,9 +5,11 @@
 
 #![cfg(target_os = "linux")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 const LOGINS: usize = 100;
 const KDF_BLOCK_BYTES: u64 = 19 << 20;
@@ -37,26 +39,15 @@ fn login_and_logout(imap: &str) {
 
 #[test]
 fn resident_memory_after_many_logins_stays_within_two_key_derivations() {
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_imapsim"))
-        .args(["serve", "--imap", "127.0.0.1:0", "--lmtp", "127.0.0.1:0"])
-        .args(["--user", "carol:carol-password"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("imapsim serve starts");
-    let mut lines = BufReader::new(serve.stdout.take().expect("stdout is piped")).lines();
-    let ready = lines
-        .find_map(|line| line.ok().filter(|l| l.starts_with("imapsim ready")))
-        .expect("serve prints its ready line");
-    let (imap, _) = sim::serve::ready_addresses(&ready).expect("the ready line has addresses");
-    let before = resident_bytes(&serve);
+    let serve = common::serve();
+    let before = resident_bytes(&serve.child);
     std::thread::scope(|scope| {
         for _ in 0..2 {
-            scope.spawn(|| (0..LOGINS / 2).for_each(|_| login_and_logout(&imap)));
+            scope.spawn(|| (0..LOGINS / 2).for_each(|_| login_and_logout(&serve.imap)));
         }
     });
-    let after = resident_bytes(&serve);
-    let _ = serve.kill();
-    let _ = serve.wait();
+    let after = resident_bytes(&serve.child);
+    drop(serve);
     assert!(
         after <= before + 2 * KDF_BLOCK_BYTES,
         "RSS {before} B before {LOGINS} logins, {after} B after (+{} B, more than 2 x 19 MiB)",

@@ -2,9 +2,11 @@
 //! tolerance fails the run (exit 1) and is printed beside its recorded value, with the command
 //! that reproduces it; the table shows every budgeted figure beside figures.json and the budget.
 
+mod common;
+
 use std::process::Command;
 
-const EXE: &str = env!("CARGO_BIN_EXE_imapsim");
+use common::EXE;
 
 fn run_idle_10(figures: Option<&std::path::Path>) -> (bool, String, String) {
     let mut command = Command::new(EXE);
