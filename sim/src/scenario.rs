@@ -239,7 +239,7 @@ pub fn all() -> &'static [Scenario] {
     // Fault scenarios (issue #6): seeded faults, invariants checked by a fresh session at the end.
     Scenario {
         name: "fault_storage",
-        description: "a quarter of the trace workload (2 users) while the store fails 2% of requests of every kind and delays the rest; answers checked against the workload's model",
+        description: "half of the trace workload (2 users) while the store fails 5% of requests of every kind and delays the rest; answers checked against the workload's model",
         body: scenarios::faults::storage::run,
     },
     Scenario {

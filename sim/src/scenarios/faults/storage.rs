@@ -1,5 +1,6 @@
-//! `fault_storage`: a quarter of the trace workload (the recorded command mix, a quarter of each
-//! count: 1,163 commands in 61 sessions, 2 users with 26 emails each to start with) replayed
+//! `fault_storage`: half of the trace workload (the recorded command mix, each count divided by
+//! [`SHARE`], over [`USERS`] users with 26 emails each to start with; 2,829 commands with the
+//! retries at seed 1) replayed
 //! while the store fails [`faults`] a share of the requests of every kind (500 or 503, not
 //! applied) and delays the others.
 //!
@@ -42,7 +43,7 @@ const IDLE_WAIT: Duration = Duration::from_secs(2);
 /// Mailboxes every user of this server has from the start.
 const DEFAULT_MAILBOXES: [&str; 6] = ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"];
 
-/// The store's faults during the replay: 2% of requests of every kind answered 500 or 503
+/// The store's faults during the replay: 5% of requests of every kind answered 500 or 503
 /// without being applied, each request delayed by up to 20 ms.
 pub fn faults() -> fakes3::Faults {
     fakes3::Faults {
