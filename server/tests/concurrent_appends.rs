@@ -228,12 +228,7 @@ async fn a_selected_session_passed_by_a_checkpoint_still_sees_every_message() {
     }
     clock.advance(120_000);
     assert!(tagged(&b.run("d", "SELECT INBOX").await).starts_with("d OK"));
-    let checkpoints = started
-        .fake
-        .objects()
-        .iter()
-        .filter(|(k, _)| k.contains("/ckpt/"))
-        .count();
+    let checkpoints = common::checkpoints(&started.fake);
     assert!(checkpoints > 0, "a checkpoint passed the sessions");
     for (name, c) in [("selected empty", &mut empty), ("selected", &mut a)] {
         let noop = c.run("e", "NOOP").await;

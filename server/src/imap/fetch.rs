@@ -165,7 +165,7 @@ pub(super) fn contains(set: &SequenceSet, n: u32, largest: u32) -> bool {
 /// when the message is recent in the session, then keywords.
 pub(super) fn flag_list(index: &Index, entry: &Entry, recent: bool) -> String {
     let system = (entry.flags & ((1 << flag::KEYWORD_SHIFT) - 1)).count_ones() as usize;
-    let mut names: Vec<&str> = index.flag_names(entry.flags).collect();
+    let mut names: Vec<&str> = index.flag_names(entry).collect();
     if recent {
         names.insert(system.min(names.len()), "\\Recent");
     }

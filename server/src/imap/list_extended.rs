@@ -114,9 +114,14 @@ pub fn parse(message: &[u8]) -> Option<ListExtended> {
             match it.next()? {
                 Token::Close => break,
                 Token::Word(w) => match w.to_ascii_uppercase().as_str() {
-                    "SUBSCRIBED" => options.subscribed_only = true,
+                    "SUBSCRIBED" => {
+                        // Implies the SUBSCRIBED return option (RFC 5258 3.1).
+                        options.subscribed_only = true;
+                        options.return_subscribed = true;
+                    }
                     "SPECIAL-USE" => options.special_use_only = true,
-                    "REMOTE" | "RECURSIVEMATCH" => {}
+                    "RECURSIVEMATCH" => options.recursive_match = true,
+                    "REMOTE" => {}
                     _ => return None,
                 },
                 Token::Str(_) | Token::Open => return None,
@@ -171,7 +176,9 @@ pub fn parse(message: &[u8]) -> Option<ListExtended> {
             }
         }
     }
-    if it.next().is_some() || patterns.is_empty() {
+    // RECURSIVEMATCH needs a selection option beside it (REMOTE aside): RFC 5258 3.1 says BAD.
+    let selects = options.subscribed_only || options.special_use_only;
+    if it.next().is_some() || patterns.is_empty() || (options.recursive_match && !selects) {
         return None;
     }
     Some(ListExtended {
@@ -210,5 +217,9 @@ mod tests {
         assert!(parse(b"a LIST \"\" \"*\" RETURN (BOGUS)\r\n").is_none());
         assert!(parse(b"a LIST \"\" \"*\" RETURN (STATUS (UNSEEN)\r\n").is_none());
         assert!(parse(b"a LIST \"unterminated\r\n").is_none());
+        assert!(parse(b"a LIST (RECURSIVEMATCH) \"\" \"\"\r\n").is_none());
+        assert!(parse(b"a LIST (REMOTE RECURSIVEMATCH) \"\" %\r\n").is_none());
+        let l = parse(b"a LIST (RECURSIVEMATCH SUBSCRIBED) \"\" %\r\n").expect("parses");
+        assert!(l.options.recursive_match && l.options.return_subscribed);
     }
 }

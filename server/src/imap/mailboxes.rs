@@ -118,11 +118,18 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
         let full = format!("{reference}{pattern}");
         let (list, _) = user.mailbox_list().await.map_err(ListFailure::Mail)?;
+        let selected = |entry: &crate::mail::MailboxEntry| {
+            !(options.subscribed_only && !entry.subscribed
+                || options.special_use_only && entry.special_use.is_none())
+        };
+        let parents = selected_parents(&list, full.as_bytes(), selected);
         for (name, entry) in &list.mailboxes {
-            if !wildcard_match(full.as_bytes(), name.as_bytes())
-                || (options.subscribed_only && !entry.subscribed)
-                || (options.special_use_only && entry.special_use.is_none())
-            {
+            let parent = parents.contains(name.as_str());
+            let matched = wildcard_match(full.as_bytes(), name.as_bytes()) && selected(entry);
+            if !matched {
+                if parent {
+                    self.parent_line(name, true, options);
+                }
                 continue;
             }
             let prefix = format!("{name}{SEPARATOR}");
@@ -142,11 +149,13 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if options.return_subscribed && entry.subscribed {
                 attrs.push("\\Subscribed");
             }
-            let mut line = format!("* {verb} ({}) \"{SEPARATOR}\" ", attrs.join(" ")).into_bytes();
             let shown = self.name_out(name);
-            push_astring(&mut line, shown.as_bytes());
-            line.extend_from_slice(b"\r\n");
-            self.out.line(&line);
+            self.out.line(&list_line(
+                verb,
+                &attrs,
+                &shown,
+                parent && options.childinfo(),
+            ));
             if !options.status.is_empty() {
                 let status = status_line(&user, &shown, entry, &options.status)
                     .await
@@ -154,7 +163,25 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 self.out.line(&status.ok_or(ListFailure::Unsupported)?);
             }
         }
+        // Parents that are not mailboxes at all.
+        for name in parents.iter().filter(|n| !list.mailboxes.contains_key(**n)) {
+            self.parent_line(name, false, options);
+        }
         Ok(())
+    }
+
+    /// The line of a name listed only for a descendant that the selection options select and
+    /// the pattern does not match: LSUB's `\Noselect` (RFC 3501 6.3.9), or LIST's RECURSIVEMATCH
+    /// `CHILDINFO` (RFC 5258 3.5), `\NonExistent` when it is no mailbox.
+    fn parent_line(&mut self, name: &str, exists: bool, options: &ListOptions) {
+        let shown = self.name_out(name);
+        if options.lsub {
+            self.out
+                .line(&list_line("LSUB", &["\\Noselect"], &shown, false));
+        } else if options.childinfo() {
+            let attrs: &[&str] = if exists { &[] } else { &["\\NonExistent"] };
+            self.out.line(&list_line("LIST", attrs, &shown, true));
+        }
     }
 
     /// STATUS folds the mailbox's log into a throw-away index.
@@ -198,10 +225,52 @@ pub struct ListOptions {
     pub subscribed_only: bool,
     /// Selection option SPECIAL-USE.
     pub special_use_only: bool,
+    /// Selection option RECURSIVEMATCH (only beside SUBSCRIBED or SPECIAL-USE).
+    pub recursive_match: bool,
     /// Return option SUBSCRIBED.
     pub return_subscribed: bool,
     /// Return option STATUS (RFC 5819).
     pub status: Vec<StatusDataItemName>,
+}
+
+/// `* LIST (attrs) "." name`, with `("CHILDINFO" ("SUBSCRIBED"))` if `childinfo`.
+fn list_line(verb: &str, attrs: &[&str], shown: &str, childinfo: bool) -> Vec<u8> {
+    let mut line = format!("* {verb} ({}) \"{SEPARATOR}\" ", attrs.join(" ")).into_bytes();
+    push_astring(&mut line, shown.as_bytes());
+    if childinfo {
+        line.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+    }
+    line.extend_from_slice(b"\r\n");
+    line
+}
+
+/// The names that `pattern` matches and that are listed for a descendant the selection options
+/// select while the pattern does not match it (a `%` that stops above it).
+fn selected_parents<'a>(
+    list: &'a crate::mail::MailboxList,
+    pattern: &[u8],
+    selected: impl Fn(&crate::mail::MailboxEntry) -> bool,
+) -> std::collections::BTreeSet<&'a str> {
+    let mut parents = std::collections::BTreeSet::new();
+    for (name, entry) in &list.mailboxes {
+        if !selected(entry) || wildcard_match(pattern, name.as_bytes()) {
+            continue;
+        }
+        for (at, _) in name.match_indices(SEPARATOR) {
+            let parent = &name[..at];
+            if wildcard_match(pattern, parent.as_bytes()) {
+                parents.insert(parent);
+            }
+        }
+    }
+    parents
+}
+
+impl ListOptions {
+    /// Whether names with a subscribed descendant get `CHILDINFO ("SUBSCRIBED")`.
+    fn childinfo(&self) -> bool {
+        self.recursive_match && self.subscribed_only && !self.lsub
+    }
 }
 
 /// The reference argument of LIST/LSUB as text.

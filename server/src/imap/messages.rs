@@ -116,7 +116,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 }
                 let index = &self.selected.as_ref().expect("still selected").index;
                 let e = &index.entries[seq as usize - 1];
-                let names: Vec<&str> = index.flag_names(e.flags).collect();
+                let names: Vec<&str> = index.flag_names(e).collect();
                 let uid_item = if uid {
                     format!("UID {} ", e.uid)
                 } else {
@@ -253,7 +253,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 user.put_record(&copy, &record).await?;
                 let names: Vec<String> = {
                     let index = &self.selected.as_ref().expect("still selected").index;
-                    index.flag_names(e.flags).map(str::to_string).collect()
+                    index.flag_names(&e).map(str::to_string).collect()
                 };
                 appends.push(Op::Append {
                     message: copy,

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
 use super::session::Session;
-use crate::mail::index::{flag, Entry};
+use crate::mail::index::{flag, Entry, Index};
 use crate::mail::{MailError, MessageRecord, UserStore};
 use crate::mime::decode::decode_header_value;
 use crate::mime::text::{contains_folded, segments, Segment, TextSearch};
@@ -74,7 +74,8 @@ struct Subject<'a> {
     entry: &'a Entry,
     /// Whether the message is \Recent in this session.
     recent: bool,
-    keywords: &'a [String],
+    /// The mailbox's index, for keywords.
+    index: &'a Index,
     header: &'a [u8],
     needs: &'a Needs,
     /// For each string of [`Needs::body`], whether the decoded body holds it.
@@ -173,17 +174,6 @@ fn sent_or_epoch(header: &[u8]) -> NaiveDate {
     sent_date(header).unwrap_or(NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date"))
 }
 
-fn keyword_bit(keywords: &[String], name: &str) -> u64 {
-    match crate::mail::index::system_flag(name) {
-        Some(bit) => bit,
-        None => keywords
-            .iter()
-            .position(|k| k.eq_ignore_ascii_case(name))
-            .map(|i| 1 << (flag::KEYWORD_SHIFT as usize + i))
-            .unwrap_or(0),
-    }
-}
-
 fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
     let f = s.entry.flags;
     let internal =
@@ -217,14 +207,8 @@ fn eval(key: &SearchKey<'_>, s: &Subject<'_>) -> bool {
         SearchKey::Recent => s.recent,
         SearchKey::New => s.recent && f & flag::SEEN == 0,
         SearchKey::Old => !s.recent,
-        SearchKey::Keyword(k) => {
-            let bit = keyword_bit(s.keywords, k.inner());
-            bit != 0 && f & bit != 0
-        }
-        SearchKey::Unkeyword(k) => {
-            let bit = keyword_bit(s.keywords, k.inner());
-            bit == 0 || f & bit == 0
-        }
+        SearchKey::Keyword(k) => s.index.has_flag(s.entry, k.inner()),
+        SearchKey::Unkeyword(k) => !s.index.has_flag(s.entry, k.inner()),
         SearchKey::Larger(n) => s.entry.size > *n,
         SearchKey::Smaller(n) => s.entry.size < *n,
         SearchKey::Before(d) => internal.is_some_and(|i| i < *d.as_ref()),
@@ -354,7 +338,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 largest_uid,
                 entry: &entry,
                 recent: selected.recent.contains(entry.uid),
-                keywords: &selected.index.keywords,
+                index: &selected.index,
                 header,
                 needs: &n,
                 found_body: &found_body,

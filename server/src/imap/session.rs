@@ -31,7 +31,7 @@ pub(super) struct Selected {
     /// The messages that are \Recent in this session.
     pub recent: Recent,
     /// How many of the index's keywords the client was told of (FLAGS, PERMANENTFLAGS).
-    pub keywords_announced: u8,
+    pub keywords_announced: u32,
 }
 
 pub(super) struct Session<R, W> {
@@ -646,7 +646,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         );
         self.selected = Some(Selected {
             entry,
-            keywords_announced: index.keywords.len() as u8,
+            keywords_announced: index.keywords.len() as u32,
             index,
             read_only,
             inbox: name == "INBOX",

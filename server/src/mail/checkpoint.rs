@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::index::{Index, Snapshot};
+use super::overflow::Overflow;
 use super::{decode, encode, layout, read_retrying, Fold, MailError, MailboxEntry, UserStore};
 use crate::storage::{RowQuery, StorageError};
 
@@ -23,6 +24,22 @@ const LOAD_ATTEMPTS: u32 = 8;
 
 fn prefix(user: &str, mailbox: &MailboxEntry) -> String {
     format!("{user}/ckpt/{}/", layout::hex_id(&mailbox.id))
+}
+
+/// A checkpoint's plaintext: a [`Snapshot`], then the keyword [`Overflow`] when there is one
+/// (checkpoints written before overflow keywords existed end after the snapshot).
+fn decode_checkpoint(plain: &[u8]) -> Result<Index, MailError> {
+    let (snapshot, rest) =
+        postcard::take_from_bytes::<Snapshot>(plain).map_err(|e| MailError::Corrupt {
+            what: "checkpoint".to_string(),
+            detail: e.to_string(),
+        })?;
+    let overflow = if rest.is_empty() {
+        Overflow::default()
+    } else {
+        decode("checkpoint overflow", rest)?
+    };
+    Ok(Index::from_snapshot(snapshot, overflow))
 }
 
 /// Milliseconds of a log sort key (its first 16 hex digits).
@@ -60,8 +77,7 @@ impl UserStore {
                     Err(StorageError::NoSuchKey) => return Ok(None),
                     Err(e) => return Err(e.into()),
                 };
-                let snapshot: Snapshot = decode("checkpoint", &self.open(key, "", &sealed)?)?;
-                Index::from_snapshot(snapshot)
+                decode_checkpoint(&self.open(key, "", &sealed)?)?
             }
             None => Index::new(),
         };
@@ -136,9 +152,7 @@ impl UserStore {
             .find(|(k, _)| cursor.is_some_and(|c| &k[prefix.len()..] <= c));
         let mut index = match usable {
             Some((key, _)) => match self.store().blob_get(key, None).await {
-                Ok(sealed) => {
-                    Index::from_snapshot(decode("checkpoint", &self.open(key, "", &sealed)?)?)
-                }
+                Ok(sealed) => decode_checkpoint(&self.open(key, "", &sealed)?)?,
                 // Deleted since the listing: a newer checkpoint deleted the rows it needs too.
                 Err(StorageError::NoSuchKey) => return Ok(None),
                 Err(e) => return Err(e.into()),
@@ -177,7 +191,11 @@ impl UserStore {
             keywords: state.keywords,
             cursor: cursor.clone(),
         };
-        let sealed = self.seal(&key, "", &encode(&snapshot));
+        let mut plain = encode(&snapshot);
+        if !state.overflow.is_empty() {
+            plain.extend_from_slice(&encode(&state.overflow));
+        }
+        let sealed = self.seal(&key, "", &plain);
         drop(snapshot);
         self.store().blob_put(&key, sealed).await?;
         // The log rows the checkpoint covers, then the checkpoints it supersedes. The cursor's own
@@ -199,7 +217,41 @@ impl UserStore {
 
 #[cfg(test)]
 mod tests {
-    use super::sort_key_ms;
+    use super::super::index::{Entry, Index, Op, Snapshot};
+    use super::super::overflow::Overflow;
+    use super::{decode_checkpoint, encode, sort_key_ms};
+
+    fn snapshot(index: &Index) -> Snapshot {
+        Snapshot {
+            entries: index.entries.clone(),
+            uidnext: index.uidnext,
+            highest_modseq: index.highest_modseq,
+            keywords: index.keywords.clone(),
+            cursor: "c".into(),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_without_an_overflow_section_still_decodes() {
+        let mut index = Index::new();
+        let keywords: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+        index.apply(&Op::Append {
+            message: [1; 16],
+            size: 1,
+            internal_date: 0,
+            flags: keywords,
+        });
+        // As written before overflow keywords existed: the snapshot alone.
+        let old = decode_checkpoint(&encode(&snapshot(&index))).expect("decodes");
+        assert_eq!(old.entries, index.entries);
+        assert_eq!(old.overflow, Overflow::default());
+        let mut new = encode(&snapshot(&index));
+        new.extend_from_slice(&encode(&index.overflow));
+        let loaded = decode_checkpoint(&new).expect("decodes");
+        let entry: Entry = loaded.entries[0];
+        assert_eq!(loaded.flag_names(&entry).count(), 60);
+        assert!(decode_checkpoint(&new[..new.len() - 1]).is_err());
+    }
 
     #[test]
     fn sort_keys_carry_their_milliseconds() {

@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// System flags, as bits of [`Entry::flags`]; keyword `i` of the mailbox's table is bit `8 + i`.
+use super::overflow::{Edit, Overflow};
+
+/// System flags, as bits of [`Entry::flags`]; keyword `i` of the mailbox's table is bit `8 + i`
+/// while `i` < [`flag::KEYWORD_BITS`], and in the mailbox's [`Overflow`] after that.
 pub mod flag {
     /// `\Seen`
     pub const SEEN: u64 = 1 << 0;
@@ -22,8 +25,8 @@ pub mod flag {
     pub const EXPUNGED: u64 = 1 << 7;
     /// First bit used for keywords.
     pub const KEYWORD_SHIFT: u32 = 8;
-    /// Most keywords a mailbox can hold (the bits left in a u64).
-    pub const KEYWORDS_MAX: usize = 56;
+    /// Keywords that have a bit in the flags word (the bits left in a u64).
+    pub const KEYWORD_BITS: usize = 56;
 }
 
 /// A flag as stored in the log: system flags by name (`\Seen`), keywords as atoms.
@@ -111,8 +114,11 @@ pub struct Index {
     pub uidnext: u32,
     /// Highest MODSEQ.
     pub highest_modseq: u64,
-    /// Keyword table: bit `8 + i` of [`Entry::flags`] is `keywords[i]`.
+    /// Keyword table: bit `8 + i` of [`Entry::flags`] is `keywords[i]`, for the first
+    /// [`flag::KEYWORD_BITS`]; every keyword is kept.
     pub keywords: Vec<String>,
+    /// Which messages have the keywords beyond the flags word.
+    pub overflow: Overflow,
     /// Sort key of the last log row folded in.
     pub cursor: Option<String>,
     /// Log operations folded in since the checkpoint this index started from.
@@ -138,12 +144,13 @@ pub struct Snapshot {
 
 impl Index {
     /// The index a checkpoint describes.
-    pub fn from_snapshot(s: Snapshot) -> Index {
+    pub fn from_snapshot(s: Snapshot, overflow: Overflow) -> Index {
         Index {
             entries: s.entries,
             uidnext: s.uidnext,
             highest_modseq: s.highest_modseq,
             keywords: s.keywords,
+            overflow,
             cursor: Some(s.cursor),
             ops_since_checkpoint: 0,
             pending_expunges: 0,
@@ -160,31 +167,65 @@ impl Index {
         }
     }
 
-    /// Flag names to bits, growing the keyword table; keywords beyond the table's capacity are dropped.
-    pub fn flag_bits(&mut self, names: &[FlagName]) -> u64 {
+    /// Flag names to bits and the table positions of the keywords past the bits, growing the
+    /// keyword table: a keyword is never dropped.
+    fn flag_bits(&mut self, names: &[FlagName]) -> (u64, Vec<u32>) {
         let mut bits = 0;
+        let mut beyond = Vec::new();
         for name in names {
-            bits |= match system_flag(name) {
-                Some(bit) => bit,
-                None => match self
-                    .keywords
-                    .iter()
-                    .position(|k| k.eq_ignore_ascii_case(name))
-                {
-                    Some(i) => 1 << (flag::KEYWORD_SHIFT as usize + i),
-                    None if self.keywords.len() < flag::KEYWORDS_MAX => {
-                        self.keywords.push(name.clone());
-                        1 << (flag::KEYWORD_SHIFT as usize + self.keywords.len() - 1)
-                    }
-                    None => 0,
-                },
+            if let Some(bit) = system_flag(name) {
+                bits |= bit;
+                continue;
+            }
+            let i = match self.keyword_position(name) {
+                Some(i) => i,
+                None => {
+                    self.keywords.push(name.clone());
+                    self.keywords.len() - 1
+                }
             };
+            match keyword_bit(i) {
+                Some(bit) => bits |= bit,
+                None => beyond.push(i as u32),
+            }
         }
-        bits
+        (bits, beyond)
     }
 
-    /// Bits to flag names, in a stable order.
-    pub fn flag_names(&self, bits: u64) -> impl Iterator<Item = &str> {
+    fn keyword_position(&self, name: &str) -> Option<usize> {
+        self.keywords
+            .iter()
+            .position(|k| k.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the message has flag `name` (case-insensitive); never for one expunged.
+    pub fn has_flag(&self, entry: &Entry, name: &str) -> bool {
+        if let Some(bit) = system_flag(name) {
+            return entry.flags & bit != 0;
+        }
+        match self.keyword_position(name) {
+            Some(i) => match keyword_bit(i) {
+                Some(bit) => entry.flags & bit != 0,
+                None => entry.flags & flag::EXPUNGED == 0 && self.overflow.has(entry.uid, i as u32),
+            },
+            None => false,
+        }
+    }
+
+    /// The names of a message's flags, in a stable order: system flags, then keywords in table order.
+    pub fn flag_names<'a>(&'a self, entry: &Entry) -> impl Iterator<Item = &'a str> {
+        let bits = entry.flags;
+        // Only live messages are in the overflow list; a UID of an expunged one may be reused.
+        let beyond = (bits & flag::EXPUNGED == 0).then(|| self.overflow.of(entry.uid));
+        let beyond = beyond
+            .into_iter()
+            .flatten()
+            .map(|i| self.keywords[i as usize].as_str());
+        self.flag_word_names(bits).chain(beyond)
+    }
+
+    /// The names of the flags of a flags word.
+    fn flag_word_names(&self, bits: u64) -> impl Iterator<Item = &str> {
         const SYSTEM: [(u64, &str); 5] = [
             (flag::SEEN, "\\Seen"),
             (flag::ANSWERED, "\\Answered"),
@@ -199,6 +240,7 @@ impl Index {
         let keywords = self
             .keywords
             .iter()
+            .take(flag::KEYWORD_BITS)
             .enumerate()
             .filter(move |(i, _)| bits & (1 << (flag::KEYWORD_SHIFT as usize + i)) != 0)
             .map(|(_, k)| k.as_str());
@@ -231,6 +273,7 @@ impl Index {
         for pos in (0..self.entries.len()).rev() {
             if self.entries[pos].flags & flag::EXPUNGED != 0 {
                 self.entries.remove(pos);
+                // Its overflow keywords went when it was marked.
                 on_expunge(pos as u32 + 1);
             }
         }
@@ -243,6 +286,7 @@ impl Index {
     }
 
     fn expunge_at(&mut self, pos: usize, keep: bool) {
+        self.overflow.remove(self.entries[pos].uid);
         if keep {
             self.entries[pos].flags |= flag::EXPUNGED;
             self.pending_expunges += 1;
@@ -263,9 +307,10 @@ impl Index {
                     return Change::None; // a retried append already applied
                 }
                 self.highest_modseq += 1;
-                let flags = self.flag_bits(flags);
+                let (flags, beyond) = self.flag_bits(flags);
                 let uid = self.uidnext;
                 self.uidnext += 1;
+                self.overflow.edit(uid, Edit::Set, &beyond);
                 self.entries.push(Entry {
                     message: *message,
                     modseq: self.highest_modseq,
@@ -290,14 +335,15 @@ impl Index {
                 let Some(pos) = self.position(message) else {
                     return Change::None;
                 };
-                let bits = self.flag_bits(flags);
+                let (bits, beyond) = self.flag_bits(flags);
                 let entry = &mut self.entries[pos];
-                let new = match op {
-                    Op::FlagsAdd { .. } => entry.flags | bits,
-                    Op::FlagsRemove { .. } => entry.flags & !bits,
-                    _ => bits,
+                let (new, edit) = match op {
+                    Op::FlagsAdd { .. } => (entry.flags | bits, Edit::Add),
+                    Op::FlagsRemove { .. } => (entry.flags & !bits, Edit::Remove),
+                    _ => (bits, Edit::Set),
                 };
-                if new == entry.flags {
+                let beyond_changed = self.overflow.edit(entry.uid, edit, &beyond);
+                if new == entry.flags && !beyond_changed {
                     return Change::None;
                 }
                 self.highest_modseq += 1;
@@ -370,8 +416,8 @@ impl Index {
             }
             let new = fresh.entries[kept];
             if !self
-                .flag_names(self.entries[pos].flags)
-                .eq(fresh.flag_names(new.flags))
+                .flag_names(&self.entries[pos])
+                .eq(fresh.flag_names(&new))
             {
                 flagged.push(pos as u32 + 1);
             }
@@ -470,6 +516,11 @@ pub enum Change {
     Flags(u32),
 }
 
+/// The bit of the keyword at table position `i`, if it has one.
+fn keyword_bit(i: usize) -> Option<u64> {
+    (i < flag::KEYWORD_BITS).then(|| 1 << (flag::KEYWORD_SHIFT as usize + i))
+}
+
 /// The bit of a system flag, by its IMAP name (case-insensitive).
 pub fn system_flag(name: &str) -> Option<u64> {
     let n = name.to_ascii_lowercase();
@@ -551,7 +602,7 @@ mod tests {
     fn flags_round_trip_with_keywords() {
         let mut index = Index::new();
         index.apply(&append(1, &["\\Seen", "$Forwarded"]));
-        let names: Vec<&str> = index.flag_names(index.entries[0].flags).collect();
+        let names: Vec<&str> = index.flag_names(&index.entries[0]).collect();
         assert_eq!(names, ["\\Seen", "$Forwarded"]);
         let change = index.apply(&Op::FlagsRemove {
             message: [1; 16],

@@ -5,6 +5,7 @@ pub mod body;
 pub mod checkpoint;
 pub mod index;
 pub mod layout;
+pub mod overflow;
 pub mod transaction;
 
 use std::collections::BTreeMap;

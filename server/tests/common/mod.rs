@@ -62,6 +62,26 @@ pub async fn start_with(
 ) -> Started {
     let fake =
         fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
+    let (imap, lmtp) = serve_instance(&fake, limits, clock, users, 1).await;
+    Started { imap, lmtp, fake }
+}
+
+/// Another server instance on the store of `started` (its own node id, from `seed`), with the
+/// default limits: its IMAP address.
+pub async fn another_instance(started: &Started, users: &[(&str, &str)], seed: u64) -> SocketAddr {
+    serve_instance(&started.fake, Limits::default(), None, users, seed)
+        .await
+        .0
+}
+
+/// Serves `fake` on fresh loopback ports and a server instance on those: its IMAP and LMTP addresses.
+async fn serve_instance(
+    fake: &fakes3::FakeS3,
+    limits: Limits,
+    clock: Option<Arc<dyn Clock>>,
+    users: &[(&str, &str)],
+    seed: u64,
+) -> (SocketAddr, SocketAddr) {
     let (s3, k2v) = fake
         .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
         .await
@@ -94,7 +114,7 @@ pub async fn start_with(
         hostname: "test".into(),
     };
     let mut env = Env::production();
-    env.entropy = Arc::new(SeededEntropy::new(1));
+    env.entropy = Arc::new(SeededEntropy::new(seed));
     if let Some(clock) = clock {
         env.clock = clock;
     }
@@ -122,11 +142,15 @@ pub async fn start_with(
             tokio::spawn(async move { server.serve_lmtp(io, peer).await });
         }
     });
-    Started {
-        imap: imap_addr,
-        lmtp: lmtp_addr,
-        fake,
-    }
+    (imap_addr, lmtp_addr)
+}
+
+/// How many checkpoint objects the store holds.
+pub fn checkpoints(fake: &fakes3::FakeS3) -> usize {
+    fake.objects()
+        .iter()
+        .filter(|(k, _)| k.contains("/ckpt/"))
+        .count()
 }
 
 /// Starts with the default user alice / alice-pw.
