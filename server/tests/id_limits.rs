@@ -38,3 +38,22 @@ async fn id_at_rfc2971_limits_is_answered_before_and_after_login() {
     assert!(tagged(&c.run("l", "LOGIN alice alice-pw").await).starts_with("l OK"));
     answered(&mut c, "i2").await;
 }
+
+/// A line whose first space falls at the end of the 80 bytes the reader looks at to spot an ID
+/// (random input, as bad_input_heap sends) is refused like any long line, not waited on forever.
+#[tokio::test]
+async fn a_space_at_the_end_of_the_looked_at_head_does_not_stall_the_reader() {
+    let addr = common::start(Limits::default()).await.imap;
+    let mut c = Client::connect(addr).await;
+    let mut line = vec![b'x'; 79];
+    line.push(b' ');
+    line.extend(vec![b'y'; 20_000]);
+    line.extend_from_slice(b"\r\n");
+    c.send(&line).await;
+    let refused = tokio::time::timeout(std::time::Duration::from_secs(10), c.line())
+        .await
+        .expect("the server answers the long line");
+    assert!(refused.contains("BAD"), "{refused}");
+    let lines = c.run("n", "NOOP").await;
+    assert!(tagged(&lines).starts_with("n OK"), "{lines:?}");
+}

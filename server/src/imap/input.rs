@@ -185,14 +185,17 @@ impl<R: AsyncRead + Unpin> Input<R> {
     async fn next_is_id(&mut self) -> io::Result<bool> {
         loop {
             let head = &self.buf[..self.buf.len().min(HEAD_BYTES)];
+            // No more bytes can decide it once the head is full or holds the line's end (a space
+            // at byte 79 of random input must not wait for bytes the head will never hold).
+            let complete = head.len() == HEAD_BYTES || head.contains(&b'\n');
             if let Some(tag) = head.iter().position(|&b| b == b' ') {
                 let name = &head[tag + 1..];
-                if name.len() >= 3 || name.contains(&b'\n') {
+                if name.len() >= 3 || complete {
                     return Ok(name.len() >= 3
                         && name[..2].eq_ignore_ascii_case(b"ID")
                         && matches!(name[2], b' ' | b'('));
                 }
-            } else if head.len() == HEAD_BYTES || head.contains(&b'\n') {
+            } else if complete {
                 return Ok(false);
             }
             let reading = if self.buf.is_empty() {
