@@ -55,6 +55,12 @@ pub enum EntropyError {
          on a fresh thread (sim::entropy::spawn, or Scenario::run)"
     )]
     NotFresh,
+    /// A simulation was built on a thread that did not enter a seed.
+    #[error(
+        "a simulation runs only on a simulation thread: start it with Scenario::run or \
+         sim::entropy::spawn"
+    )]
+    NotASimulationThread,
     /// The thread already runs a simulation's entropy.
     #[error("this thread already entered a simulation seed")]
     AlreadyEntered,
@@ -214,9 +220,18 @@ pub fn enter(seed: u64) -> Result<(), EntropyError> {
     Ok(())
 }
 
-/// Whether this thread entered a simulation seed.
-pub fn is_simulation_thread() -> bool {
-    seeded()
+/// Fails unless this thread entered a seed; the error says what a fresh thread would lack, if
+/// anything (the cfg, the interception), else how to start a simulation thread.
+pub fn check_simulation_thread() -> Result<(), EntropyError> {
+    if seeded() {
+        Ok(())
+    } else if !cfg!(tokio_unstable) {
+        Err(EntropyError::TokioUnstable)
+    } else if !intercepted() {
+        Err(EntropyError::NotIntercepted)
+    } else {
+        Err(EntropyError::NotASimulationThread)
+    }
 }
 
 /// Stack of a simulation thread: a turmoil host's futures are polled on it.
@@ -349,6 +364,18 @@ mod tests {
             buf
         };
         assert_ne!(draw(), draw());
+    }
+
+    #[test]
+    fn a_simulation_outside_a_simulation_thread_is_refused() {
+        let result = std::thread::spawn(check_simulation_thread)
+            .join()
+            .expect("the thread completes");
+        assert_eq!(result, Err(EntropyError::NotASimulationThread));
+        assert_eq!(
+            run(1, || Ok::<_, EntropyError>(check_simulation_thread())),
+            Ok(Ok(()))
+        );
     }
 
     #[test]

@@ -443,12 +443,7 @@ impl Harness {
     /// does it).
     pub fn new(config: SimConfig) -> Result<Harness, HarnessError> {
         config.validate()?;
-        if !crate::entropy::is_simulation_thread() {
-            return Err(crate::entropy::enter(config.seed)
-                .err()
-                .unwrap_or(crate::entropy::EntropyError::NotFresh)
-                .into());
-        }
+        crate::entropy::check_simulation_thread()?;
         let seeds = Seeds::derive(config.seed);
         let accounts = Accounts {
             harness: Account::new("harness")?,
