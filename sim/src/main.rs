@@ -564,8 +564,13 @@ fn record(budgets: &Budgets) -> ExitCode {
             Err(e) => eprintln!("{} seed {seed}: FAILED, not recorded: {e}", s.name),
         }
     }
+    save_recorded(&recorded)
+}
+
+/// Writes `recorded` to the root figures.json (both `record` forms end here).
+fn save_recorded(recorded: &sim::regression::Recorded) -> ExitCode {
     let path = sim::regression::committed_path();
-    match sim::regression::save(&path, &recorded) {
+    match sim::regression::save(&path, recorded) {
         Ok(()) => {
             println!("wrote {}", path.display());
             ExitCode::SUCCESS
@@ -599,17 +604,7 @@ fn record_from(path: &std::path::Path) -> ExitCode {
             Err(_) => eprintln!("not recorded (a failed run): {entry}"),
         }
     }
-    let target = sim::regression::committed_path();
-    match sim::regression::save(&target, &recorded) {
-        Ok(()) => {
-            println!("wrote {}", target.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("imapsim: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    save_recorded(&recorded)
 }
 
 fn diff(old: &std::path::Path, new: &std::path::Path) -> ExitCode {
