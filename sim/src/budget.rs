@@ -26,6 +26,13 @@ pub struct Budget {
     /// Largest accepted live bytes per idle session (absent: not checked).
     #[serde(default)]
     pub per_idle_session_bytes_max: Option<u64>,
+    /// The target for the budgeted figure, shown by the report; the budget is never
+    /// looser (absent: none).
+    #[serde(default)]
+    pub target_bytes: Option<u64>,
+    /// The target for a selected mailbox's index, in bytes per email (absent: none).
+    #[serde(default)]
+    pub index_bytes_per_email_target: Option<u64>,
 }
 
 /// The whole file.

@@ -24,8 +24,14 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-/// The wall-clock time a simulation thread's `CLOCK_REALTIME` reads: the harness's epoch.
-const EPOCH_UNIX_S: i64 = crate::harness::EPOCH_UNIX_S as i64;
+/// The simulation's wall-clock epoch, 2024-02-15T00:00:00Z: what a simulation thread's
+/// `CLOCK_REALTIME` reads, and the start of turmoil's clock (the harness sets it).
+pub const EPOCH_UNIX_S: u64 = 1_707_955_200;
+
+/// The simulation's epoch as a `SystemTime`.
+pub fn epoch() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(EPOCH_UNIX_S)
+}
 
 /// Mixed into the root seed so that the key stream is not the seed's other derived streams.
 const STREAM_DOMAIN: u64 = 0x7f4a_7c15_9e37_79b9;
@@ -168,7 +174,7 @@ pub unsafe fn clock_gettime(clock: libc::clockid_t, tp: *mut libc::timespec) -> 
     if wall && seeded() {
         // SAFETY: the caller gives a writable timespec.
         unsafe {
-            (*tp).tv_sec = EPOCH_UNIX_S;
+            (*tp).tv_sec = EPOCH_UNIX_S as libc::time_t;
             (*tp).tv_nsec = 0;
         }
         return 0;
@@ -393,7 +399,7 @@ mod tests {
     fn the_wall_clock_of_a_simulation_thread_stands_at_the_epoch() {
         let now = run(3, || Ok::<_, EntropyError>(std::time::SystemTime::now()))
             .expect("a fresh thread enters");
-        assert_eq!(now, crate::harness::epoch());
-        assert!(std::time::SystemTime::now() > crate::harness::epoch());
+        assert_eq!(now, epoch());
+        assert!(std::time::SystemTime::now() > epoch());
     }
 }

@@ -31,8 +31,7 @@ use turmoil::net::{TcpListener, TcpStream};
 use crate::alloc::{self, Account, AccountError, Figures};
 use crate::attribution::HostAccounts;
 
-/// The simulation's wall-clock epoch: 2024-02-15T00:00:00Z.
-pub const EPOCH_UNIX_S: u64 = 1_707_955_200;
+use crate::entropy::epoch;
 /// Host name of the fake store.
 pub const FAKES3_HOST: &str = "fakes3";
 /// Host name of the IMAP/LMTP server.
@@ -45,11 +44,6 @@ pub const K2V_PORT: u16 = 3904;
 pub const IMAP_PORT: u16 = 143;
 /// LMTP port on the server host.
 pub const LMTP_PORT: u16 = 24;
-
-/// The simulation's wall-clock epoch as a `SystemTime`.
-pub fn epoch() -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(EPOCH_UNIX_S)
-}
 
 /// Options of one simulation. Faults default to off.
 #[derive(Clone, Debug)]
@@ -82,6 +76,16 @@ pub struct SimConfig {
     /// largest one (one 64 KiB body chunk per pooled S3 connection). Default false: the budgets
     /// were measured without.
     pub storage_io_vectored: bool,
+}
+
+/// Cheap argon2id parameters (64 KiB, t=1) for scenarios that do not measure logins: production's
+/// 19 MiB derivation would dominate their wall time and is measured by the `login` scenario.
+pub fn cheap_kdf() -> KdfParams {
+    KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    }
 }
 
 impl Default for SimConfig {
@@ -439,7 +443,7 @@ pub struct Harness {
 
 impl Harness {
     /// Builds the simulation with its `fakes3` and `imap` hosts; add clients, then [`Harness::run`].
-    /// Must run on a simulation thread ([`crate::entropy::spawn`]; [`crate::scenario::Scenario::run`]
+    /// Must run on a simulation thread ([`crate::entropy::spawn`]; [`crate::scenarios::Scenario::run`]
     /// does it).
     pub fn new(config: SimConfig) -> Result<Harness, HarnessError> {
         config.validate()?;

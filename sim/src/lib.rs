@@ -1,5 +1,6 @@
-//! imapsim's deterministic simulation testbed: turmoil harness, counting allocator, scenarios,
-//! budgets, the report and the `imapsim` CLI's building blocks.
+//! imapsim's deterministic simulation testbed: the turmoil harness, the counting allocator, the
+//! scenarios (the `workload` crate's workloads on a simulated network, and the fault
+//! scenarios), budgets, the report and the `imapsim` CLI's building blocks.
 //!
 //! Binaries and test binaries that run simulations must say so once:
 //! `sim::simulation_binary!();` (the counting allocator and the entropy shims of [`entropy`]: a
@@ -10,17 +11,13 @@ pub mod alloc_log;
 pub mod attribution;
 pub mod budget;
 pub mod check;
-pub mod client;
-pub mod compare;
-pub mod dovecot;
+pub mod driver;
 pub mod entropy;
+pub mod figures;
 pub mod harness;
-pub mod invariants;
-pub mod load;
 pub mod plots;
 pub mod regression;
 pub mod report;
-pub mod scenario;
 pub mod scenarios;
 pub mod serve;
 pub mod verdict;

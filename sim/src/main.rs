@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sim::budget::{reproduce_command, Budgets};
+use sim::figures::{JsonReport, Report};
 use sim::regression::Recorded;
-use sim::scenario::{self, JsonReport, Report};
+use sim::scenarios;
 use sim::verdict::RunVerdict;
 
 sim::simulation_binary!();
@@ -252,7 +253,7 @@ fn list(budgets: &Budgets) -> ExitCode {
         "scenario", "seed", "above base max B", "per idle max B"
     );
     let show = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-    for s in scenario::all() {
+    for s in scenarios::all() {
         match budgets.get(s.name) {
             Ok(b) => println!(
                 "{:<16} {:>6} {:>16} {:>18}  {}",
@@ -282,7 +283,7 @@ fn run_one(
     name: &str,
     seed: u64,
 ) -> Result<(Report, RunVerdict, Option<Recorded>), String> {
-    let scenario = scenario::find(name).map_err(|e| e.to_string())?;
+    let scenario = scenarios::find(name).map_err(|e| e.to_string())?;
     let report = scenario
         .run(seed)
         .map_err(|e| format!("{e}\nreproduce: {}", reproduce_command(name, seed)))?;
@@ -447,7 +448,7 @@ fn report(budgets: &Budgets, bound_s: u64) -> ExitCode {
     // Wall time for stderr only: nothing written to the report reads it.
     let started = std::time::Instant::now();
     let entries = sim::report::run_all(
-        scenario::all(),
+        scenarios::all(),
         budgets,
         std::time::Duration::from_secs(bound_s),
         &mut std::io::stderr(),
@@ -481,7 +482,7 @@ fn report(budgets: &Budgets, bound_s: u64) -> ExitCode {
 }
 
 fn explore(name: &str, first: u64, seeds: u64) -> ExitCode {
-    let scenario = match scenario::find(name) {
+    let scenario = match scenarios::find(name) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("imapsim: {e}");
@@ -554,7 +555,7 @@ fn record(budgets: &Budgets) -> ExitCode {
     let mut recorded = sim::regression::Recorded::new();
     // Every scenario, the report-only ones included: `cargo test --release -- --ignored` checks
     // them against figures.json too.
-    for s in scenario::all() {
+    for s in scenarios::all() {
         let seed = default_seed(budgets, s.name);
         match s.run(seed) {
             Ok(report) => {
@@ -621,7 +622,7 @@ fn diff(old: &std::path::Path, new: &std::path::Path) -> ExitCode {
 }
 
 fn load(args: LoadArgs) -> ExitCode {
-    let workload = match sim::load::Workload::parse(&args.workload) {
+    let workload = match bench::load::Workload::parse(&args.workload) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("imapsim: {e}");
@@ -640,7 +641,7 @@ fn load(args: LoadArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = sim::load::LoadOptions {
+    let options = bench::load::LoadOptions {
         imap: args.imap,
         lmtp: args.lmtp,
         users,
@@ -659,16 +660,16 @@ fn load(args: LoadArgs) -> ExitCode {
         "SEED={} workload={} imap={} pid={:?} label={}",
         options.seed, options.workload, options.imap, options.pid, options.label
     );
-    let run = match sim::load::run_blocking(&options) {
+    let run = match bench::load::run_blocking(&options) {
         Ok(run) => run,
         Err(e) => {
             eprintln!("imapsim: {e}");
             return ExitCode::FAILURE;
         }
     };
-    print!("{}", sim::load::summary(&run.report));
-    let dir = args.out.unwrap_or_else(sim::load::output_dir);
-    match sim::load::write(&dir, &[&run]) {
+    print!("{}", bench::load::summary(&run.report));
+    let dir = args.out.unwrap_or_else(bench::load::output_dir);
+    match bench::load::write(&dir, &[&run]) {
         Ok(files) => {
             for file in files {
                 println!("wrote {}", file.display());
@@ -688,12 +689,12 @@ fn load(args: LoadArgs) -> ExitCode {
 
 fn compare(args: CompareArgs) -> ExitCode {
     let workloads = if args.workloads.is_empty() {
-        sim::load::Workload::ALL.to_vec()
+        bench::load::Workload::ALL.to_vec()
     } else {
         match args
             .workloads
             .iter()
-            .map(|w| sim::load::Workload::parse(w))
+            .map(|w| bench::load::Workload::parse(w))
             .collect::<Result<Vec<_>, _>>()
         {
             Ok(w) => w,
@@ -711,7 +712,7 @@ fn compare(args: CompareArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = sim::compare::CompareOptions {
+    let options = bench::compare::CompareOptions {
         workloads,
         users: args.users,
         connections: args.connections,
@@ -719,8 +720,8 @@ fn compare(args: CompareArgs) -> ExitCode {
         trace_commands_max: args.trace_commands,
         seed: args.seed,
         max_seconds: args.max_seconds,
-        out: args.out.unwrap_or_else(sim::compare::output_dir),
-        ..sim::compare::CompareOptions::with_binary(binary)
+        out: args.out.unwrap_or_else(bench::compare::output_dir),
+        ..bench::compare::CompareOptions::with_binary(binary)
     };
     println!(
         "SEED={} workloads={} users={} connections={} emails={:?}",
@@ -735,9 +736,9 @@ fn compare(args: CompareArgs) -> ExitCode {
         options.connections,
         options.emails
     );
-    match sim::compare::run(&options) {
+    match bench::compare::run(&options) {
         Ok(pairs) => {
-            print!("{}", sim::compare::markdown(&pairs));
+            print!("{}", bench::compare::markdown(&pairs));
             println!(
                 "wrote {} (compare.md, figures.json, memory-*.svg)",
                 options.out.display()

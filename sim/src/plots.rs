@@ -5,7 +5,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::scenario::{Phase, Report};
+use crate::figures::{Phase, Report};
 
 /// Width of every plot, in pixels.
 pub const WIDTH_PX: u32 = 960;
@@ -270,7 +270,7 @@ fn heap_panel(
         ))?
         .label(format!(
             "live heap (sampled every {} ms)",
-            crate::scenarios::common::SAMPLE_PERIOD_MS
+            crate::scenarios::workloads::SAMPLE_PERIOD_MS
         ))
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
     // Lower right: phase labels take the top of the panel.
@@ -390,7 +390,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::alloc::Figures;
     use crate::harness::RunFigures;
-    use crate::scenario::Outcomes;
+    use std::collections::BTreeMap;
 
     /// Checks that `svg` is well-formed XML with an `<svg>` root; returns its text contents.
     pub(crate) fn well_formed_texts(svg: &str) -> Vec<String> {
@@ -451,7 +451,7 @@ pub(crate) mod tests {
             "demo",
             3,
             &run,
-            &Outcomes::default(),
+            &BTreeMap::new(),
             vec![
                 phase("preload", 0, 800, 50_000),
                 phase("session", 800, 900, 20_000),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::scenario::Report;
+use crate::figures::Report;
 
 /// A figure may rise this many percent above its recorded value.
 pub const TOLERANCE_PERCENT: u64 = 5;

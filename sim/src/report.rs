@@ -15,15 +15,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::budget::{reproduce_command, Budgets};
+use crate::figures::{BudgetVerdict, JsonReport, Report};
 use crate::plots::{self, Curve};
-use crate::scenario::{BudgetVerdict, JsonReport, Report, Scenario};
-use crate::scenarios::scaling::{self, Measure, INDEX_TARGET_BYTES_PER_EMAIL, MAILBOX_SIZES};
-use crate::scenarios::users::IDLE_SESSION_TARGET_BYTES;
-
-/// One mebibyte.
-pub const MIB: u64 = 1024 * 1024;
-/// One kibibyte.
-pub const KIB: u64 = 1024;
+use crate::scenarios::workloads::SCALE_EMAIL_BYTES;
+use crate::scenarios::Scenario;
 
 /// Default wall-time bound of one scenario run in `imapsim report`, in seconds.
 pub const RUN_BOUND_S_DEFAULT: u64 = 600;
@@ -31,13 +26,7 @@ pub const RUN_BOUND_S_DEFAULT: u64 = 600;
 /// Where `imapsim report` writes: `$CARGO_TARGET_DIR/imapsim/report`, else the workspace's
 /// `target/imapsim/report`.
 pub fn output_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            manifest.parent().unwrap_or(manifest).join("target")
-        });
-    target.join("imapsim").join("report")
+    bench::output_root().join("report")
 }
 
 /// Report errors.
@@ -301,11 +290,21 @@ fn figure(report: &Report, name: &str) -> Option<u64> {
     report.figures.get(name).copied()
 }
 
-fn mailbox_points(measure: Measure) -> Vec<(&'static str, u64)> {
-    MAILBOX_SIZES
+/// The points of a scaling series: `{prefix}_100`, `_1k` and `_10k` on that many emails.
+fn mailbox_points(prefix: &str) -> Vec<(&'static str, u64)> {
+    [(100, "100"), (1_000, "1k"), (10_000, "10k")]
         .iter()
-        .filter_map(|&(n, _)| scaling::name(measure, n).map(|name| (name, n as u64)))
+        .filter_map(|&(n, suffix)| {
+            let name = format!("{prefix}_{suffix}");
+            let scenario = crate::scenarios::find(&name).ok()?;
+            Some((scenario.name, n))
+        })
         .collect()
+}
+
+/// A target of budgets.toml: `pick` of the row of `scenario`.
+fn budget_target(scenario: &str, pick: fn(&crate::budget::Budget) -> Option<u64>) -> Option<u64> {
+    Budgets::builtin().ok()?.get(scenario).ok().and_then(pick)
 }
 
 /// The report's scaling series (issue #5, item 5).
@@ -322,13 +321,13 @@ pub fn series_specs() -> Vec<SeriesSpec> {
                 ("idle_10k", 10_000),
             ],
             value: idle_bytes,
-            target_per_unit: Some(IDLE_SESSION_TARGET_BYTES),
+            target_per_unit: budget_target("idle_1k", |b| b.target_bytes),
         },
         SeriesSpec {
             name: "select_peak_bytes_per_email",
             title: "SELECT INBOX: peak above baseline",
             unit: "email",
-            points: mailbox_points(Measure::Select),
+            points: mailbox_points("scale_select"),
             value: |r| figure(r, "select_above_baseline_bytes"),
             target_per_unit: None,
         },
@@ -336,7 +335,7 @@ pub fn series_specs() -> Vec<SeriesSpec> {
             name: "fetch_full_peak_bytes_per_email",
             title: "FETCH 1:* FULL: peak above baseline",
             unit: "email",
-            points: mailbox_points(Measure::FetchFull),
+            points: mailbox_points("scale_fetch_full"),
             value: |r| figure(r, "fetch_full_above_baseline_bytes"),
             target_per_unit: None,
         },
@@ -344,7 +343,7 @@ pub fn series_specs() -> Vec<SeriesSpec> {
             name: "search_meta_peak_bytes_per_email",
             title: "SEARCH 1:* UNSEEN: peak above baseline",
             unit: "email",
-            points: mailbox_points(Measure::Search),
+            points: mailbox_points("scale_search"),
             value: |r| figure(r, "search_meta_above_baseline_bytes"),
             target_per_unit: None,
         },
@@ -352,7 +351,7 @@ pub fn series_specs() -> Vec<SeriesSpec> {
             name: "search_body_peak_bytes_per_email",
             title: "SEARCH TEXT (every body read): peak above baseline",
             unit: "email",
-            points: mailbox_points(Measure::Search),
+            points: mailbox_points("scale_search"),
             value: |r| figure(r, "search_body_above_baseline_bytes"),
             target_per_unit: None,
         },
@@ -360,9 +359,9 @@ pub fn series_specs() -> Vec<SeriesSpec> {
             name: "index_bytes_per_email",
             title: "index of the selected mailbox (live bytes selected minus unselected)",
             unit: "email",
-            points: mailbox_points(Measure::Select),
+            points: mailbox_points("scale_select"),
             value: |r| figure(r, "index_bytes"),
-            target_per_unit: Some(INDEX_TARGET_BYTES_PER_EMAIL),
+            target_per_unit: budget_target("scale_select_1k", |b| b.index_bytes_per_email_target),
         },
     ]
 }
@@ -837,7 +836,7 @@ fn document(entries: &[Entry], plot_notes: &[String]) -> Vec<Block> {
              bytes with INBOX selected minus unselected). Each slope is the least-squares line through the \
              measured points (bytes per session or per email); figures.json gives it as `slopes` on each \
              point's object.",
-            scaling::EMAIL_BYTES
+            SCALE_EMAIL_BYTES
         )),
     ];
     for (path, caption, _) in SCALING_CHARTS {
@@ -1191,8 +1190,9 @@ pub fn write(dir: &Path, entries: &[Entry]) -> Result<Written, ReportError> {
 mod tests {
     use super::*;
     use crate::alloc::Figures;
+    use crate::figures::Phase;
     use crate::harness::RunFigures;
-    use crate::scenario::{Outcomes, Phase};
+    use std::collections::BTreeMap;
 
     fn report(name: &str, peak: u64) -> Report {
         let run = RunFigures {
@@ -1208,7 +1208,7 @@ mod tests {
             sim_elapsed: std::time::Duration::from_millis(5),
             unaccounted_allocs: 0,
         };
-        let mut report = Report::build(name, 9, &run, &Outcomes::default(), Vec::new());
+        let mut report = Report::build(name, 9, &run, &BTreeMap::new(), Vec::new());
         report.samples = vec![(10, 5), (20, peak)];
         report
     }
@@ -1443,22 +1443,22 @@ mod tests {
 
     #[test]
     fn a_run_that_outlives_its_bound_or_panics_is_an_error_not_an_abort() {
-        fn slow(_: u64) -> Result<Report, crate::scenario::ScenarioError> {
+        fn slow(_: u64) -> Result<Report, crate::figures::ScenarioError> {
             std::thread::sleep(Duration::from_millis(500));
-            Err(crate::scenario::ScenarioError::Unknown("late".into()))
+            Err(crate::figures::ScenarioError::Unknown("late".into()))
         }
-        fn panics(_: u64) -> Result<Report, crate::scenario::ScenarioError> {
+        fn panics(_: u64) -> Result<Report, crate::figures::ScenarioError> {
             panic!("boom in a scenario")
         }
         static SLOW: Scenario = Scenario {
             name: "slow",
             description: "sleeps",
-            body: slow,
+            body: crate::scenarios::Body::Custom(slow),
         };
         static PANICS: Scenario = Scenario {
             name: "panics",
             description: "panics",
-            body: panics,
+            body: crate::scenarios::Body::Custom(panics),
         };
         let late = run_bounded(&SLOW, 4, Duration::from_millis(20)).expect_err("bounded");
         assert!(late.contains("did not complete within"), "{late}");

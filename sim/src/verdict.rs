@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::budget::{Budget, Budgets};
+use crate::figures::{BudgetVerdict, Report};
 use crate::regression::Recorded;
-use crate::scenario::{BudgetVerdict, Report};
 
 /// What failed, if anything.
 #[derive(Debug, Default)]

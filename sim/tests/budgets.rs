@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use sim::budget::Budgets;
-use sim::scenario::Report;
+use sim::figures::Report;
 use sim::verdict::RunVerdict;
 
 /// The second seed each scenario runs with, beside its budget row's.
@@ -195,7 +195,7 @@ fn a_difference_is_named_by_its_path() {
 #[test]
 fn every_scenario_has_a_budget_row() {
     let budgets = Budgets::builtin().expect("budgets.toml parses");
-    for scenario in sim::scenario::all() {
+    for scenario in sim::scenarios::all() {
         assert!(
             budgets.get(scenario.name).is_ok(),
             "budgets.toml has no row for {}",

@@ -3,7 +3,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use sim::scenario::{self, Report};
+use sim::figures::Report;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -16,7 +16,7 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 /// Runs scenario `name` with `seed`, failing the test with the replay command if it cannot run.
 pub fn run_scenario(name: &str, seed: u64) -> Report {
-    let scenario = scenario::find(name).expect("scenario is registered");
+    let scenario = sim::scenarios::find(name).expect("scenario is registered");
     match scenario.run(seed) {
         Ok(report) => report,
         Err(e) => panic!(

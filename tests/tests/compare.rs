@@ -5,14 +5,14 @@
 //! Needs Dovecot (`dovecot-imapd`, `dovecot-lmtpd`); without it the test prints SKIPPED, unless the
 //! environment variable `CI` is set, where it fails (CI installs them, see `.ci/run`).
 
-use sim::compare::{self, CompareOptions};
-use sim::load::Workload;
+use bench::compare::{self, CompareOptions};
+use bench::load::Workload;
 
 sim::simulation_binary!();
 
 /// Whether Dovecot and its LMTP service are installed; a failure under CI, a loud skip elsewhere.
 fn dovecot_available() -> bool {
-    if sim::dovecot::binary().is_some() && sim::dovecot::lmtp_installed() {
+    if bench::dovecot::binary().is_some() && bench::dovecot::lmtp_installed() {
         return true;
     }
     assert!(

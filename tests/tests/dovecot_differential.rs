@@ -1378,14 +1378,14 @@ const DOVECOT_PASSWORD: &str = "tester-pw";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_and_search_answers_match_dovecot_or_a_named_exception() {
-    let options = sim::dovecot::DovecotOptions {
+    let options = bench::dovecot::DovecotOptions {
         name: "differential".into(),
         users: vec![(DOVECOT_LOGIN.into(), DOVECOT_PASSWORD.into())],
         ..Default::default()
     };
-    let dovecot = match sim::dovecot::Dovecot::start(&options) {
+    let dovecot = match bench::dovecot::Dovecot::start(&options) {
         Ok(d) => d,
-        Err(sim::dovecot::DovecotError::NotInstalled) if std::env::var_os("CI").is_none() => {
+        Err(bench::dovecot::DovecotError::NotInstalled) if std::env::var_os("CI").is_none() => {
             eprintln!("\n***********************************************************************");
             eprintln!("*** SKIPPED dovecot_differential: dovecot is not installed.           ***");
             eprintln!("*** apt-get install dovecot-imapd to run it (CI requires it).          ***");

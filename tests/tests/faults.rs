@@ -6,7 +6,7 @@
 
 sim::simulation_binary!();
 
-use sim::scenario::Report;
+use sim::figures::Report;
 
 /// Runs `name` with `seed` and checks it: clean, no violation, faults injected.
 fn clean_run(name: &str, seed: u64) -> Report {

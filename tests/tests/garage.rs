@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use bench::compare::ServeChild;
+use bench::load::{LoadOptions, Workload};
 use imap_proto::{AttributeValue, MailboxDatum, Response, Status};
 use server::env::Env;
 use server::storage::{suite, StorageConfig, Store};
-use sim::client::{ImapClient, Reply};
-use sim::compare::ServeChild;
-use sim::load::{LoadOptions, Workload};
 use tokio::net::TcpStream;
+use workload::client::{ImapClient, Reply};
 
 sim::simulation_binary!();
 
@@ -120,7 +120,7 @@ impl Garage {
     }
 
     fn serve(&self, name: &str, users: &[(String, String)]) -> ServeChild {
-        let binary = sim::compare::imapsim_binary().expect("the imapsim binary builds");
+        let binary = bench::compare::imapsim_binary().expect("the imapsim binary builds");
         ServeChild::start(
             &binary,
             Some(&self.serve_config()),
@@ -303,7 +303,7 @@ fn trace_over_tcp_on_garage_is_fetched_back_byte_exact_and_stored_encrypted() {
         return;
     }
     let garage = Garage::start("trace");
-    let users = sim::compare::users(4);
+    let users = bench::compare::users(4);
     let serve = garage.serve("trace", &users);
     let options = LoadOptions {
         imap: serve.imap.clone(),
@@ -316,15 +316,15 @@ fn trace_over_tcp_on_garage_is_fetched_back_byte_exact_and_stored_encrypted() {
         ..LoadOptions::default()
     };
     let started = Instant::now();
-    let run = sim::load::run_blocking(&options).expect("the load driver starts");
+    let run = bench::load::run_blocking(&options).expect("the load driver starts");
     let report = &run.report;
     println!(
         "trace on Garage: {:.1} s\n{}",
         started.elapsed().as_secs_f64(),
-        sim::load::summary(report)
+        bench::load::summary(report)
     );
-    let out = sim::load::output_dir().with_file_name("garage");
-    sim::load::write(&out, &[&run]).expect("figures written");
+    let out = bench::load::output_dir().with_file_name("garage");
+    bench::load::write(&out, &[&run]).expect("figures written");
     assert!(
         report.is_clean() && !report.timed_out,
         "the trace on Garage: {} unexpected, {} unparsable, {} mismatches, {} broken:\n{}",
@@ -334,7 +334,7 @@ fn trace_over_tcp_on_garage_is_fetched_back_byte_exact_and_stored_encrypted() {
         report.broken,
         report.failures.join("\n")
     );
-    let workload = sim::load::workloads::trace_workload(options.seed, users.len(), None)
+    let workload = workload::trace_replay::generated(options.seed, users.len(), None)
         .expect("the trace workload generates");
     let model = workload.check().expect("the workload checks");
     let expected: usize = model

@@ -48,10 +48,8 @@ fn drawn_sessions_get_every_expected_status() {
         let mut workload = Workload::setup_only(&config).expect("setup generates");
         workload.sessions = vec![session];
         // Each case on a fresh simulation thread, its entropy seeded.
-        let report = sim::entropy::run(5, move || {
-            sim::scenarios::trace_replay::run_workload(5, workload)
-        })
-        .map_err(|e| TestCaseError::fail(format!("did not run: {e}")))?;
+        let report = sim::entropy::run(5, move || sim::scenarios::workloads::replay(5, workload))
+            .map_err(|e| TestCaseError::fail(format!("did not run: {e}")))?;
         prop_assert!(
             report.is_clean(),
             "{} unexpected, {} unparsable:\n{}",

@@ -14,9 +14,9 @@ use super::{
     check_heap, deliver_until_done, fetch_all, idle_after, idle_level, lmtp_deliver, setup_inbox,
     verify, Ctx, FaultRun, Link, Raw,
 };
+use crate::figures::{Report, ScenarioError};
 use crate::harness::IMAP_HOST;
-use crate::invariants::Ack;
-use crate::scenario::{Report, ScenarioError};
+use workload::ledger::Ack;
 
 /// Scenario name.
 pub const NAME: &str = "fault_disconnect";

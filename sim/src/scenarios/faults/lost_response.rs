@@ -11,10 +11,10 @@ use super::{
     append_until_done, check_heap, deliver_until_done, fetch_all, idle_after, idle_level,
     provision, store_until_done, transfer_until_done, verify, warm, Ctx, FaultRun, Link,
 };
-use crate::client::ClientError;
+use crate::figures::{Report, ScenarioError};
 use crate::harness::IMAP_HOST;
-use crate::invariants::{Ack, FlagOp};
-use crate::scenario::{Report, ScenarioError};
+use workload::client::ClientError;
+use workload::ledger::{Ack, FlagOp};
 
 /// Scenario name.
 pub const NAME: &str = "fault_lost_response";

@@ -1,7 +1,7 @@
 //! Fault scenarios (issue #6, simulation half): storage errors and delays under the trace
 //! workload, lost responses, partitions between the server and the store, server crashes and
 //! restarts, client disconnects, and two servers serving one user. Each is a plain function of a
-//! seed; a driver client runs the steps, a [`Ledger`](crate::invariants::Ledger) records what the
+//! seed; a driver client runs the steps, a [`Ledger`](workload::ledger::Ledger) records what the
 //! clients were told, and a fresh session checks the invariants once the faults are off. A
 //! violation counts in [`Report::violations`] and fails the run.
 //!
@@ -29,14 +29,16 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use turmoil::net::TcpStream;
 
 use crate::alloc;
-use crate::client::{ClientError, ClientStats, Failure, ImapClient, Reply};
+use crate::figures::{Report, ScenarioError};
+use crate::harness::cheap_kdf;
 use crate::harness::{
     ConnectCounts, Controls, Harness, HostFault, SimConfig, Trigger, IMAP_HOST, IMAP_PORT,
     LMTP_PORT,
 };
-use crate::invariants::{Ack, Digest, FlagOp, Ledger, Listing, SharedLedger, View};
-use crate::scenario::{ClientOutcome, Outcomes, Report, ScenarioError};
-use crate::scenarios::common::{cheap_kdf, user};
+use workload::client::{ClientError, ClientStats, Failure, ImapClient, Reply};
+use workload::dataset::user;
+use workload::ledger::{Ack, Digest, FlagOp, Ledger, Listing, SharedLedger, View};
+use workload::{ClientOutcome, Outcomes};
 
 /// How many times a command answered `NO` is sent again before the client gives up.
 pub const RETRIES_MAX: usize = 40;
@@ -257,7 +259,7 @@ impl FaultRun {
             self.name,
             self.seed,
             &run,
-            &self.ctx.recorder.outcomes,
+            &self.ctx.recorder.outcomes.borrow(),
             Vec::new(),
         );
         let stats = self.ctx.fake.stats();
@@ -542,7 +544,7 @@ pub async fn idle_after(
 }
 
 /// Checks `host`'s idle heap after the faults against `before` (see
-/// [`Ledger::check_heap`](crate::invariants::Ledger::check_heap)), allowing for the sockets
+/// [`Ledger::check_heap`](workload::ledger::Ledger::check_heap)), allowing for the sockets
 /// turmoil keeps of the connection attempts the server abandoned in between.
 pub fn check_heap(ctx: &Ctx, host: &str, before: u64, after: u64) {
     let abandoned = ctx
@@ -767,7 +769,7 @@ async fn warm_round(
                 let reply = session
                     .retry(&format!("SELECT \"{mailbox}\" (CONDSTORE)"))
                     .await?;
-                if crate::scenarios::common::exists(&reply).unwrap_or(0) > 0 {
+                if workload::responses::exists(&reply).unwrap_or(0) > 0 {
                     session
                         .retry("UID FETCH 1:* (UID FLAGS MODSEQ BODY.PEEK[])")
                         .await?;
@@ -990,7 +992,7 @@ pub async fn append_until_done(
         let uid = reply
             .as_ref()
             .ok()
-            .and_then(crate::invariants::append_uid)
+            .and_then(workload::responses::append_uid)
             .map(|(_, uid)| uid);
         let what = if attempt == 0 {
             what.to_string()
@@ -1111,7 +1113,7 @@ pub async fn transfer_until_done(
         let reply = link.attempt(&command, None, false).await?;
         let ack = ack_of(&reply);
         let dest_uids: Option<Vec<u32>> = reply.as_ref().ok().and_then(|r| {
-            let (_, src, dst) = crate::invariants::copy_uid(r)?;
+            let (_, src, dst) = workload::responses::copy_uid(r)?;
             let by_src: BTreeMap<u32, u32> = src.into_iter().zip(dst).collect();
             left.iter().map(|u| by_src.get(u).copied()).collect()
         });
@@ -1133,7 +1135,7 @@ pub async fn transfer_until_done(
             let probe = format!("UID FETCH {} (UID)", uid_set_text(&left));
             let listed = link.attempt(&probe, None, false).await?;
             if let Some(listed) = listed.ok().filter(|l| l.status == Some(Status::Ok)) {
-                let still: std::collections::BTreeSet<u32> = crate::invariants::fetched(&listed)
+                let still: std::collections::BTreeSet<u32> = workload::responses::fetched(&listed)
                     .into_iter()
                     .filter_map(|f| f.uid)
                     .collect();
@@ -1179,7 +1181,7 @@ pub async fn fetch_all(link: &mut Link) -> Result<(), ClientError> {
         link.note("UID FETCH 1:* (UID): gave up".into());
         return Ok(());
     };
-    let mut uids: Vec<u32> = crate::invariants::fetched(&reply)
+    let mut uids: Vec<u32> = workload::responses::fetched(&reply)
         .into_iter()
         .filter_map(|f| f.uid)
         .collect();

@@ -16,10 +16,10 @@ use super::{
     append_until_done, arm, check_heap, deliver_until_done, disarm, idle_after, idle_level,
     setup_inbox, store_until_done, transfer_until_done, verify, Ctx, FaultRun, Link,
 };
-use crate::client::ClientError;
+use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, FAKES3_HOST, IMAP_HOST};
-use crate::invariants::FlagOp;
-use crate::scenario::{Report, ScenarioError};
+use workload::client::ClientError;
+use workload::ledger::FlagOp;
 
 /// Scenario name.
 pub const NAME: &str = "fault_partition";

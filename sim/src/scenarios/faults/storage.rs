@@ -27,10 +27,11 @@ use traces::workload::{
 };
 
 use super::{check_heap, idle_after, idle_level, warm, Ctx, FaultRun, Session};
-use crate::client::{ClientError, Reply};
+use crate::figures::{Report, ScenarioError};
 use crate::harness::{HarnessError, Seeds, IMAP_HOST};
-use crate::invariants::{digest, fetched, Ack, Digest, FlagState, Ledger};
-use crate::scenario::{Report, ScenarioError};
+use workload::client::{ClientError, Reply};
+use workload::ledger::{digest, Ack, Digest, FlagState, Ledger};
+use workload::responses::fetched;
 
 /// Scenario name.
 pub const NAME: &str = "fault_storage";

@@ -13,10 +13,10 @@ use super::{
     append_until_done, check_heap, expunge_until_done, fetch_all, idle_after, idle_level, preload,
     provision, store_until_done, transfer_until_done, verify, warm, Ctx, FaultRun, Link, Session,
 };
-use crate::client::ClientError;
+use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, FAKES3_HOST, IMAP_HOST};
-use crate::invariants::{FlagOp, Listing};
-use crate::scenario::{Report, ScenarioError};
+use workload::client::ClientError;
+use workload::ledger::{FlagOp, Listing};
 
 /// Scenario name.
 pub const NAME: &str = "fault_two_servers";

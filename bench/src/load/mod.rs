@@ -1,27 +1,29 @@
-//! `imapsim load`: drives any IMAP server (ours, Dovecot, ...) over real TCP with the simulation's
-//! workloads, checks every response with imap-proto (through [`crate::client::ImapClient`]), and,
-//! given the server's pid, samples the resident memory and CPU time of its process tree.
+//! `imapsim load`: drives any IMAP server (ours, Dovecot, ...) over real TCP with the workloads
+//! the simulation runs (the `workload` crate, over [`TcpDriver`]), checks every response with
+//! imap-proto, and, given the server's pid, samples the resident memory and CPU time of its
+//! process tree.
 //!
-//! This is outside the simulation: wall-clock time is read here (latencies, the sampling period,
-//! `max_seconds`), and nowhere else in the crate. Results are written as `figures.json` (the
-//! report's shape: an array of flat objects with the report's stable keys, RSS standing for the
-//! heap figures) and `memory.svg`.
+//! Results are written as `figures.json` (the report's shape: an array of flat objects with the
+//! report's stable keys, RSS standing for the heap figures) and `memory.svg`.
 
-pub mod lmtp;
 pub mod plot;
 pub mod rss;
-pub mod workloads;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
 use std::time::Duration;
 
 use serde::Serialize;
+use workload::client::{latency_histogram, quantile_us, Failure};
+use workload::dataset::Dataset;
+use workload::idle::Idle;
+use workload::one_user::{OneUser, StepSet};
+use workload::trace_replay::TraceReplay;
+use workload::WorkloadRun;
 
-use crate::client::{latency_histogram, quantile_us};
-use crate::scenario::ClientOutcome;
+use crate::driver::TcpDriver;
 use rss::{Sampler, Series};
 
 /// Most connections a run may open at once.
@@ -303,90 +305,6 @@ pub struct LoadRun {
     pub series: Series,
 }
 
-/// Shared state of a running workload: where to connect, whom as, and where results go.
-pub struct Ctx {
-    /// The IMAP address.
-    pub imap: SocketAddr,
-    /// The LMTP address, if any.
-    pub lmtp: Option<SocketAddr>,
-    /// Users.
-    pub users: Vec<(String, String)>,
-    /// Root seed.
-    pub seed: u64,
-    /// Emails per mailbox.
-    pub emails: usize,
-    /// Idle sessions.
-    pub connections: usize,
-    /// Trace commands replayed at most.
-    pub trace_commands_max: Option<usize>,
-    /// Replayed IDLE wait.
-    pub idle_wait: Duration,
-    /// Seed of the dataset emails.
-    pub dataset_seed: u64,
-    /// The sizes dataset emails cycle through (the 100 recorded ones).
-    pub sizes: Vec<u64>,
-    sampler: Option<Sampler>,
-    started: std::time::Instant,
-    marks: Mutex<Vec<(String, u64)>>,
-    outcomes: Mutex<Vec<ClientOutcome>>,
-    /// (sessions broken, commands cut by a broken connection).
-    broken: Mutex<(u64, u64)>,
-    figures: Mutex<BTreeMap<String, u64>>,
-}
-
-impl Ctx {
-    /// Marks a phase boundary (an RSS reading is taken when sampling).
-    pub fn mark(&self, name: &str) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if let Some(sampler) = &self.sampler {
-            // The server may have exited: the mark keeps its time anyway.
-            let _ = sampler.mark(name);
-        }
-        lock(&self.marks).push((name.to_string(), ms));
-    }
-
-    /// Keeps one session's outcome; `broken` when it ended on an error, `cut` when that error
-    /// left a command without its answer.
-    pub fn keep(&self, outcome: ClientOutcome, broken: bool, cut: bool) {
-        let mut counts = lock(&self.broken);
-        counts.0 += u64::from(broken);
-        counts.1 += u64::from(cut);
-        drop(counts);
-        lock(&self.outcomes).push(outcome);
-    }
-
-    /// Dataset email `k`: the recorded sizes in turn, each copy with its own content.
-    pub fn email(&self, k: usize) -> Vec<u8> {
-        crate::scenarios::common::Dataset::Recorded { factor: 1 }.email(
-            self.dataset_seed,
-            &self.sizes,
-            k,
-        )
-    }
-
-    /// Sets a workload figure.
-    pub fn figure(&self, name: &str, value: u64) {
-        lock(&self.figures).insert(name.to_string(), value);
-    }
-
-    /// Adds to a workload figure.
-    pub fn add_figure(&self, name: &str, value: u64) {
-        *lock(&self.figures).entry(name.to_string()).or_insert(0) += value;
-    }
-
-    fn mark_ms(&self, name: &str) -> Option<u64> {
-        lock(&self.marks)
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, ms)| *ms)
-    }
-}
-
-/// Locks a mutex, going on with its data if a holder panicked (counters stay meaningful).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Resolves `addr`, refusing a non-loopback address unless `allow_remote`.
 pub async fn resolve(addr: &str, allow_remote: bool) -> Result<SocketAddr, LoadError> {
     let mut found = tokio::net::lookup_host(addr)
@@ -439,10 +357,104 @@ fn check_bounds(options: &LoadOptions) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// Runs one workload against a server. Errors only when it cannot start; everything that went
-/// wrong afterwards is in the report (`failures`, `broken`, `timed_out`).
-pub async fn run(options: &LoadOptions) -> Result<LoadRun, LoadError> {
+/// Logins in flight at once in the idle workload: servers queue (ours refuses beyond a bound)
+/// key derivations.
+const LOGINS_IN_FLIGHT_MAX: usize = 8;
+
+/// Parallel sessions filling a one-user workload's INBOX (as the simulation's preload).
+const PRELOAD_SESSIONS: usize = 4;
+
+impl Workload {
+    /// Its phases and the measured ones.
+    fn phases(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self.steps() {
+            Some(steps) => (steps.phases(), &steps.phases()[2..]),
+            None => match self {
+                Workload::TraceReplay => (&["setup", "replay", "verify"], &["replay"]),
+                Workload::Idle => (workload::idle::PHASES, &["idle", "notify"]),
+                _ => (&["login", "append", "logout"], &["append"]),
+            },
+        }
+    }
+
+    /// The measured commands of a one-user workload.
+    fn steps(self) -> Option<StepSet> {
+        Some(match self {
+            Workload::FetchAll => StepSet::FetchAll,
+            Workload::FetchFull => StepSet::FetchFull,
+            Workload::FetchBody => StepSet::FetchBody,
+            Workload::SearchBody => StepSet::SearchBody,
+            Workload::CopyMove => StepSet::CopyMove,
+            Workload::StoreFlags => StepSet::StoreFlags,
+            Workload::TraceReplay | Workload::AppendSeq | Workload::AppendPar | Workload::Idle => {
+                return None
+            }
+        })
+    }
+}
+
+/// Runs `options.workload` over `driver`; errors only when the trace workload cannot be made.
+async fn drive(options: &LoadOptions, driver: Rc<TcpDriver>) -> Result<WorkloadRun, String> {
+    let users = options.users.clone();
+    let dataset = Dataset::Recorded {
+        count: options
+            .emails
+            .unwrap_or_else(|| options.workload.default_emails()),
+    };
+    if let Some(steps) = options.workload.steps() {
+        let one_user = OneUser {
+            dataset,
+            preload_sessions: PRELOAD_SESSIONS,
+            setup: &[],
+            steps,
+        };
+        return Ok(one_user.run(driver, users[0].clone()).await);
+    }
+    Ok(match options.workload {
+        Workload::TraceReplay => {
+            let trace = workload::trace_replay::generated(
+                options.seed,
+                users.len(),
+                options.trace_commands_max,
+            )
+            .map_err(|e| format!("trace workload: {e}"))?;
+            let replay = TraceReplay {
+                workload: Rc::new(trace),
+                users,
+                idle_wait: Duration::from_millis(options.idle_wait_ms),
+                verify: true,
+            };
+            replay.run(driver).await
+        }
+        Workload::Idle => {
+            let idle = Idle {
+                sessions: options.connections,
+                dataset,
+                logins_in_flight: LOGINS_IN_FLIGHT_MAX,
+            };
+            idle.run(driver, users).await
+        }
+        append => {
+            let parallel = append == Workload::AppendPar;
+            workload::users::append(driver, users, dataset, parallel).await
+        }
+    })
+}
+
+/// Runs one workload against a server, on the calling thread (its sessions are local tasks of
+/// one current-thread runtime). Errors only when it cannot start; everything that went wrong
+/// afterwards is in the report (`failures`, `broken`, `timed_out`).
+pub fn run_blocking(options: &LoadOptions) -> Result<LoadRun, LoadError> {
     check_bounds(options)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LoadError::Runtime)?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, run(options))
+}
+
+async fn run(options: &LoadOptions) -> Result<LoadRun, LoadError> {
     let imap = resolve(&options.imap, options.allow_remote).await?;
     let lmtp = match &options.lmtp {
         Some(addr) => Some(resolve(addr, options.allow_remote).await?),
@@ -452,64 +464,82 @@ pub async fn run(options: &LoadOptions) -> Result<LoadRun, LoadError> {
         Some(pid) => Some(Sampler::start(pid, rss::SAMPLE_PERIOD)?),
         None => None,
     };
-    let ctx = Arc::new(Ctx {
+    let dataset_seed = {
+        use rand::{RngCore as _, SeedableRng as _};
+        rand_chacha::ChaCha8Rng::seed_from_u64(options.seed).next_u64()
+    };
+    let (phases, measured) = options.workload.phases();
+    let driver = Rc::new(TcpDriver::new(
         imap,
         lmtp,
-        users: options.users.clone(),
-        seed: options.seed,
-        emails: options
-            .emails
-            .unwrap_or_else(|| options.workload.default_emails()),
-        connections: options.connections,
-        trace_commands_max: options.trace_commands_max,
-        idle_wait: Duration::from_millis(options.idle_wait_ms),
-        dataset_seed: {
-            use rand::{RngCore as _, SeedableRng as _};
-            rand_chacha::ChaCha8Rng::seed_from_u64(options.seed).next_u64()
-        },
-        sizes: traces::dataset::recorded_sizes(),
+        dataset_seed,
         sampler,
-        started: std::time::Instant::now(),
-        marks: Mutex::new(Vec::new()),
-        outcomes: Mutex::new(Vec::new()),
-        broken: Mutex::new((0, 0)),
-        figures: Mutex::new(BTreeMap::new()),
-    });
-    ctx.mark("start");
+        phases,
+        measured,
+    ));
+    driver.start();
     let limit = Duration::from_secs(options.max_seconds);
-    let result = tokio::time::timeout(limit, workloads::run(options.workload, ctx.clone())).await;
+    let result = tokio::time::timeout(limit, drive(options, driver.clone())).await;
     let mut notes = Vec::new();
-    let timed_out = match result {
-        Ok(Ok(())) => false,
+    let (timed_out, workload_run) = match result {
+        Ok(Ok(run)) => (false, run),
         Ok(Err(e)) => {
             notes.push(format!("{}: {e}", options.workload));
-            false
+            (false, WorkloadRun::default())
         }
         Err(_) => {
             notes.push(format!(
                 "{}: stopped after --max-seconds {}",
                 options.workload, options.max_seconds
             ));
-            true
+            (true, WorkloadRun::default())
         }
     };
     for name in ["measure_start", "measure_end"] {
-        if ctx.mark_ms(name).is_none() {
-            ctx.mark(name);
+        if driver.mark_ms(name).is_none() {
+            driver.mark(name);
         }
     }
-    ctx.mark("end");
-    let run = build(options, &ctx, timed_out, notes);
-    Ok(run)
+    driver.mark("end");
+    Ok(build(options, &driver, workload_run, timed_out, notes))
+}
+
+/// Whether an outcome's session ended on a broken or closed connection or a refused login, and
+/// how many of its commands were cut without an answer.
+fn broken(outcome: &workload::ClientOutcome) -> (bool, u64) {
+    const ENDINGS: [&str; 6] = [
+        "connect failed",
+        "no greeting",
+        "LOGIN ",
+        "session ended early",
+        "steps ended early",
+        "preload ended early",
+    ];
+    let cut = outcome
+        .stats
+        .failures
+        .iter()
+        .filter(|f| matches!(f, Failure::Broken { .. }))
+        .count() as u64;
+    let ended = outcome
+        .notes
+        .iter()
+        .any(|n| ENDINGS.iter().any(|p| n.starts_with(p)));
+    (cut > 0 || ended, cut)
 }
 
 /// Assembles the report from the context's outcomes, marks and samples.
-fn build(options: &LoadOptions, ctx: &Arc<Ctx>, timed_out: bool, notes: Vec<String>) -> LoadRun {
-    let series = ctx
-        .sampler
-        .as_ref()
+fn build(
+    options: &LoadOptions,
+    driver: &TcpDriver,
+    run: WorkloadRun,
+    timed_out: bool,
+    notes: Vec<String>,
+) -> LoadRun {
+    let series = driver
+        .sampler()
         .map_or_else(Series::default, Sampler::snapshot);
-    let outcomes = lock(&ctx.outcomes);
+    let outcomes: Vec<_> = run.outcomes.into_values().collect();
     let mut latency = latency_histogram();
     let (mut commands, mut unexpected, mut unparsable, mut mismatches) = (0, 0, 0, 0);
     let mut failures = notes;
@@ -526,31 +556,27 @@ fn build(options: &LoadOptions, ctx: &Arc<Ctx>, timed_out: bool, notes: Vec<Stri
         failures.extend(outcome.notes.iter().cloned());
     }
     failures.truncate(FAILURES_KEPT_MAX);
-    let (broken, cut) = *lock(&ctx.broken);
+    let (broken, cut) = outcomes
+        .iter()
+        .map(broken)
+        .fold((0, 0), |(b, c), (is, cut)| (b + u64::from(is), c + cut));
     let at = |name: &str| series.mark(name).copied();
     let start = at("measure_start").unwrap_or_default();
     let end = at("measure_end").unwrap_or_default();
     let peak = series.peak_between(start.ms, end.ms);
-    let sessions = ctx.connections as u64;
-    let idle = options.workload == Workload::Idle && ctx.sampler.is_some();
+    let sessions = options.connections.max(1) as u64;
+    let idle = options.workload == Workload::Idle && driver.sampler().is_some();
     let per_idle = idle
-        .then(|| at("idle_all"))
+        .then(|| at("idle"))
         .flatten()
         .map(|idle| idle.rss_bytes.saturating_sub(start.rss_bytes) / sessions);
     let baseline_pss = series.mark_pss("measure_start").unwrap_or(0);
     let per_idle_pss = idle
-        .then(|| series.mark_pss("idle_all"))
+        .then(|| series.mark_pss("idle"))
         .flatten()
         .map(|pss| pss.saturating_sub(baseline_pss) / sessions);
-    let mut figures = lock(&ctx.figures).clone();
-    if let (Some(cold), Some(warm)) = (at("warmup_start"), at("warmup_idle_all")) {
-        // The warm-up round's figure: sessions of a server that had not served that many yet.
-        figures.insert(
-            "warmup_per_idle_session_bytes".into(),
-            warm.rss_bytes.saturating_sub(cold.rss_bytes) / sessions,
-        );
-    }
-    let ms = |name: &str| ctx.mark_ms(name).unwrap_or(0);
+    let figures = run.figures;
+    let ms = |name: &str| driver.mark_ms(name).unwrap_or(0);
     let first = series.samples.first().copied().unwrap_or_default();
     let last = at("end").unwrap_or_default();
     let ticks_to_ms = |t: u64| t * 1000 / rss::CLOCK_TICKS_PER_SECOND;
@@ -589,12 +615,12 @@ fn build(options: &LoadOptions, ctx: &Arc<Ctx>, timed_out: bool, notes: Vec<Stri
         measured_ms: ms("measure_end").saturating_sub(ms("measure_start")),
         processes_max: series.processes_max(),
         timed_out,
-        sampled: ctx.sampler.is_some(),
+        sampled: driver.sampler().is_some(),
         figures,
         failures,
-        measured_phases: lock(&ctx.marks)
-            .iter()
-            .map(|(n, _)| n.clone())
+        measured_phases: driver
+            .marks()
+            .into_iter()
             .filter(|n| n != "start" && n != "end")
             .collect(),
     };
@@ -603,8 +629,7 @@ fn build(options: &LoadOptions, ctx: &Arc<Ctx>, timed_out: bool, notes: Vec<Stri
     LoadRun { report, series }
 }
 
-fn describe(failure: &crate::client::Failure) -> String {
-    use crate::client::Failure;
+fn describe(failure: &Failure) -> String {
     match failure {
         Failure::Unparsable { command, bytes } => format!(
             "{command}: imap-proto cannot parse {:?}",
@@ -619,23 +644,10 @@ fn describe(failure: &crate::client::Failure) -> String {
     }
 }
 
-/// Runs [`run`] on a fresh multi-thread runtime (for callers outside one).
-pub fn run_blocking(options: &LoadOptions) -> Result<LoadRun, LoadError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(LoadError::Runtime)?;
-    runtime.block_on(run(options))
-}
-
 /// Where `imapsim load` writes by default: `$CARGO_TARGET_DIR/imapsim/load`, else the
 /// workspace's `target/imapsim/load`.
 pub fn output_dir() -> PathBuf {
-    crate::report::output_dir()
-        .parent()
-        .map_or_else(|| PathBuf::from("target/imapsim"), Path::to_path_buf)
-        .join("load")
+    crate::output_root().join("load")
 }
 
 /// The `figures.json` text of some runs: an array of their reports.
@@ -669,7 +681,7 @@ pub fn write(dir: &Path, runs: &[&LoadRun]) -> Result<Vec<PathBuf>, LoadError> {
 
 /// The run's figures as text lines for the terminal.
 pub fn summary(report: &LoadReport) -> String {
-    let mib = |b: u64| format!("{:.1} MiB", b as f64 / crate::report::MIB as f64);
+    let mib = |b: u64| format!("{:.1} MiB", b as f64 / workload::MIB as f64);
     let mut lines = vec![
         format!("workload                  {}", report.scenario),
         format!("server                    {}", report.server),
@@ -814,8 +826,9 @@ mod tests {
             max_seconds: 10,
             ..LoadOptions::default()
         };
-        let run = runtime().block_on(run(&options)).expect("starts");
-        assert_eq!(run.report.broken, 1);
+        let run = run_blocking(&options).expect("starts");
+        // Every session of the workload: the preloaders and the measured one.
+        assert_eq!(run.report.broken, PRELOAD_SESSIONS as u64 + 1);
         assert_eq!(run.report.commands, 0);
         assert!(!run.report.budget_ok && !run.report.sampled);
         assert!(run.report.failures.iter().any(|f| f.contains("connect")));

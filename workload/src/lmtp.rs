@@ -17,6 +17,9 @@ pub enum LmtpError {
         /// The reply line.
         line: String,
     },
+    /// The driver was given no LMTP server.
+    #[error("no LMTP server to deliver to")]
+    NoServer,
 }
 
 /// An LMTP session.
@@ -31,7 +34,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LmtpClient<S> {
             stream: BufReader::new(stream),
         };
         client.expect("220").await?;
-        client.stream.get_mut().write_all(b"LHLO load\r\n").await?;
+        client.stream.get_mut().write_all(b"LHLO sim\r\n").await?;
         client.expect("250").await?;
         Ok(client)
     }
@@ -61,7 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LmtpClient<S> {
     /// Delivers `email` to every recipient: one transaction, one 250 per recipient.
     pub async fn deliver(&mut self, recipients: &[&str], email: &[u8]) -> Result<(), LmtpError> {
         let w = self.stream.get_mut();
-        w.write_all(b"MAIL FROM:<load@imapsim.test>\r\n").await?;
+        w.write_all(b"MAIL FROM:<sim@example.org>\r\n").await?;
         w.flush().await?;
         self.expect("250").await?;
         for rcpt in recipients {

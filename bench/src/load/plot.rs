@@ -27,7 +27,7 @@ pub fn memory_svg(path: &Path, title: &str, runs: &[&LoadRun]) -> Result<(), Loa
 }
 
 fn draw(path: &Path, title: &str, runs: &[&LoadRun]) -> Result<(), String> {
-    let mib = |b: u64| b as f64 / crate::report::MIB as f64;
+    let mib = |b: u64| b as f64 / workload::MIB as f64;
     let x_max = runs
         .iter()
         .flat_map(|r| r.series.samples.last())

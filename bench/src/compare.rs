@@ -97,7 +97,7 @@ impl ServeChild {
             let mut tx = Some(tx);
             for line in std::io::BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if let Some(addresses) = crate::serve::ready_addresses(&line) {
+                if let Some(addresses) = ready_addresses(&line) {
                     if let Some(tx) = tx.take() {
                         // The parent may have given up waiting: nothing to tell then.
                         let _ = tx.send(addresses);
@@ -350,7 +350,7 @@ pub fn write_results(dir: &Path, pairs: &[Pair]) -> Result<(PathBuf, PathBuf), C
 
 /// The comparison table, in Markdown.
 pub fn markdown(pairs: &[Pair]) -> String {
-    let mib = |b: u64| format!("{:.1}", b as f64 / crate::report::MIB as f64);
+    let mib = |b: u64| format!("{:.1}", b as f64 / workload::MIB as f64);
     let ms = |us: u64| format!("{:.1}", us as f64 / 1000.0);
     let mut out = String::from(
         "# imapsim compare: imapsim serve (in-memory store) vs Dovecot 2.3\n\n\
@@ -421,6 +421,15 @@ pub fn markdown(pairs: &[Pair]) -> String {
     out
 }
 
+/// The IMAP and LMTP addresses of `imapsim serve`'s ready line (`imapsim ready: IMAP on A, LMTP
+/// on B, ...`).
+pub fn ready_addresses(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix("imapsim ready: IMAP on ")?;
+    let (imap, rest) = rest.split_once(", LMTP on ")?;
+    let (lmtp, _) = rest.split_once(", ")?;
+    Some((imap.to_string(), lmtp.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,7 +448,7 @@ mod tests {
 
     #[test]
     fn compare_output_sits_next_to_the_report() {
-        let report = crate::report::output_dir();
+        let report = crate::output_root().join("report");
         assert_eq!(output_dir().parent(), report.parent());
         assert!(output_dir().ends_with("imapsim/compare"));
     }

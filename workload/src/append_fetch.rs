@@ -1,0 +1,149 @@
+//! `append_fetch`: every user APPENDs the same generated emails (the first recorded sizes), then
+//! FETCHes them back and compares every byte; with CAPABILITY, LOGIN, CREATE, SELECT, FETCH (UID
+//! FLAGS RFC822.SIZE), NOOP and LOGOUT around it. Phases: login, append, fetch, logout.
+
+use std::rc::Rc;
+
+use imap_proto::{AttributeValue, Response, Status};
+
+use crate::client::ClientError;
+use crate::driver::{Driver, PhaseCursor, Phases};
+use crate::outcome::{ClientOutcome, WorkloadRun};
+use crate::responses::exists;
+use crate::session::{astring, connect, prepare_mailbox, quote, Client};
+use crate::users::parties;
+
+/// The phases.
+pub const PHASES: &[&str] = &["login", "append", "fetch", "logout"];
+
+/// Runs it: each of `users` APPENDs `emails` emails.
+pub async fn run<D: Driver>(
+    driver: Rc<D>,
+    users: Vec<(String, String)>,
+    emails: usize,
+) -> WorkloadRun {
+    let sizes: Vec<u64> = traces::dataset::recorded_sizes()
+        .into_iter()
+        .take(emails)
+        .collect();
+    let bodies: Rc<Vec<Vec<u8>>> = Rc::new(
+        traces::dataset::generate(driver.dataset_seed(), &sizes)
+            .into_iter()
+            .map(|e| e.bytes)
+            .collect(),
+    );
+    let phases = Phases::new(&driver, users.len(), PHASES);
+    let users = Rc::new(users);
+    let outcomes = parties(users.len(), |i| {
+        let (driver, users, bodies) = (driver.clone(), users.clone(), bodies.clone());
+        let mut cursor = phases.cursor();
+        async move {
+            let mut outcome = ClientOutcome::default();
+            if let Some(mut client) = connect(&*driver, &mut outcome).await {
+                let (user, password) = &users[i];
+                let result = steps(
+                    &*driver,
+                    &mut client,
+                    user,
+                    password,
+                    &bodies,
+                    &mut cursor,
+                    &mut outcome,
+                )
+                .await;
+                outcome.note_end(result);
+                outcome.stats = client.into_stats();
+            }
+            cursor.end_all().await;
+            outcome
+        }
+    })
+    .await;
+    WorkloadRun {
+        outcomes: outcomes.take(),
+        figures: Default::default(),
+    }
+}
+
+async fn steps<D: Driver>(
+    driver: &D,
+    client: &mut Client<D>,
+    user: &str,
+    password: &str,
+    emails: &[Vec<u8>],
+    phases: &mut PhaseCursor,
+    outcome: &mut ClientOutcome,
+) -> Result<(), ClientError> {
+    client.command("CAPABILITY").await?;
+    client
+        .command(&format!("LOGIN {} {}", astring(user), quote(password)))
+        .await?;
+    if driver.store_is_fresh() {
+        client.command("CREATE Projects").await?;
+    } else {
+        // A real server's user may have it from an earlier run.
+        client.command_ok_or_no("CREATE Projects").await?;
+        prepare_mailbox(driver, client, "INBOX").await?;
+    }
+    phases.end_phase().await;
+    for email in emails {
+        client
+            .command_with_literal("APPEND INBOX", email, Status::Ok)
+            .await?;
+    }
+    phases.end_phase().await;
+    let select = client.command("SELECT INBOX").await?;
+    outcome.expect_eq(
+        "SELECT INBOX EXISTS",
+        exists(&select),
+        Some(emails.len() as u32),
+    );
+
+    let sizes = client.command("FETCH 1:* (UID FLAGS RFC822.SIZE)").await?;
+    let mut seen = 0;
+    for response in sizes.parsed() {
+        let Response::Fetch(seq, attributes) = response else {
+            continue;
+        };
+        seen += 1;
+        let size = attributes.iter().find_map(|a| match a {
+            AttributeValue::Rfc822Size(size) => Some(*size as usize),
+            _ => None,
+        });
+        let expected = emails.get(seq as usize - 1).map(Vec::len);
+        if size.is_none() || size != expected {
+            outcome.mismatch(format!(
+                "FETCH {seq} RFC822.SIZE {size:?}, expected {expected:?}"
+            ));
+        }
+    }
+    outcome.expect_eq("FETCH (UID FLAGS RFC822.SIZE) messages", seen, emails.len());
+
+    let bodies = client.command("FETCH 1:* BODY[]").await?;
+    let mut seen = 0;
+    for response in bodies.parsed() {
+        let Response::Fetch(seq, attributes) = response else {
+            continue;
+        };
+        seen += 1;
+        let body = attributes.into_iter().find_map(|a| match a {
+            AttributeValue::BodySection { data, .. } => data,
+            _ => None,
+        });
+        let expected = emails.get((seq as usize).wrapping_sub(1));
+        if body.as_deref() != expected.map(Vec::as_slice) {
+            outcome.mismatch(format!(
+                "FETCH {seq} BODY[]: {} bytes differ from the {} appended",
+                body.map_or(0, |b| b.len()),
+                expected.map_or(0, Vec::len)
+            ));
+        }
+    }
+    outcome.expect_eq("FETCH BODY[] messages", seen, emails.len());
+
+    phases.end_phase().await;
+    client.command("NOOP").await?;
+    client.command("LOGOUT").await?;
+    phases.end_phase().await;
+    Ok(())
+}
