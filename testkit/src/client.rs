@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 /// A test client that reads whole lines and literals.
 pub struct Client {
@@ -113,6 +114,24 @@ pub async fn read_until_text(
         }
         tail.drain(..tail.len().saturating_sub(needle.len()));
     }
+}
+
+/// Splits `stream` and sends `bytes` on a task of its own, so that the test reads (or does not
+/// read) the answers meanwhile: the read half, and the task, which gives the write half back once
+/// everything is sent.
+pub fn send_in_background(
+    stream: TcpStream,
+    bytes: Vec<u8>,
+) -> (OwnedReadHalf, JoinHandle<OwnedWriteHalf>) {
+    let (reader, mut writer) = stream.into_split();
+    let sender = tokio::spawn(async move {
+        writer
+            .write_all(&bytes)
+            .await
+            .expect("the server keeps reading");
+        writer
+    });
+    (reader, sender)
 }
 
 /// Sends `script` over a new blocking connection to `addr` and reads until the server closes it

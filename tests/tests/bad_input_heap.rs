@@ -185,14 +185,7 @@ async fn a_client_that_never_reads_cannot_grow_the_server_output() {
         let command = if i % 2 == 0 { "FETCH 1 BODY[]" } else { "NOOP" };
         pipeline.extend_from_slice(format!("q{i} {command}\r\n").as_bytes());
     }
-    let (mut reader, mut writer) = stream.into_split();
-    let sender = tokio::spawn(async move {
-        writer
-            .write_all(&pipeline)
-            .await
-            .expect("the server keeps reading");
-        writer
-    });
+    let (mut reader, sender) = testkit::send_in_background(stream, pipeline);
     // The client reads nothing for a second: the server must wait, holding a bounded output.
     let live_before = account.figures().live_bytes;
     account.reset_peak();

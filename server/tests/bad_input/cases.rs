@@ -181,14 +181,7 @@ async fn pipelined_commands_sent_without_reading_are_all_answered_in_order() {
         };
         batch.extend_from_slice(format!("q{i} {command}\r\n").as_bytes());
     }
-    let (mut reader, mut writer) = c.stream.into_split();
-    let sender = tokio::spawn(async move {
-        writer
-            .write_all(&batch)
-            .await
-            .expect("the server keeps reading");
-        writer
-    });
+    let (mut reader, sender) = testkit::send_in_background(c.stream, batch);
     // Read nothing for a while: the server must wait (its writes block), not fail.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut output = Vec::new();
