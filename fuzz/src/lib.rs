@@ -16,11 +16,10 @@ use std::time::{Duration, SystemTime};
 use imap_codec::decode::Decoder;
 use imap_codec::encode::Encoder;
 use imap_codec::CommandCodec;
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::{BoxFuture, BoxIo, Clock, Connector, Env, SeededEntropy};
+use server::config::{KdfParams, Limits};
+use server::env::{BoxFuture, BoxIo, Clock, Connector};
 use server::imap::input::{Incoming, Input};
 use server::imap::output::Output;
-use server::storage::StorageConfig;
 use server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -173,40 +172,28 @@ pub fn run_session(data: &[u8]) -> Vec<u8> {
     let output = runtime.block_on(async move {
         let fake =
             fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
-        let d = fakes3::Config::default();
-        let config = ServerConfig {
-            storage: StorageConfig {
-                s3_endpoint: "s3.fuzz:1".into(),
-                k2v_endpoint: "k2v.fuzz:1".into(),
-                region: d.region,
-                bucket: d.bucket,
-                key_id: d.key_id,
-                secret: d.secret,
-                max_in_flight: 4,
-                max_idle_connections: 2,
-            },
-            users: vec![UserConfig {
-                name: USER.into(),
-                password: PASSWORD.into(),
-            }],
-            limits: Limits {
+        let setup = testkit::Setup::new()
+            .user(USER, PASSWORD)
+            .limits(Limits {
                 line_bytes_max: 4096,
                 literal_bytes_max: 64 * 1024,
                 chunk_bytes: 1024,
                 auth_failure_delay_ms: 10,
                 ..Limits::default()
-            },
-            kdf: KdfParams {
+            })
+            .kdf(KdfParams {
                 memory_kib: 8,
                 iterations: 1,
                 parallelism: 1,
-            },
-            hostname: "fuzz".into(),
-        };
-        let mut env = Env::production();
+            })
+            .clock(Arc::new(StoppedClock))
+            .hostname("fuzz");
+        // The store's endpoints are names the in-memory connector reads, not addresses.
+        let mut config = setup.config("s3.fuzz:1", "k2v.fuzz:1");
+        config.storage.max_in_flight = 4;
+        config.storage.max_idle_connections = 2;
+        let mut env = setup.env();
         env.connector = Arc::new(InMemoryStore(fake));
-        env.clock = Arc::new(StoppedClock);
-        env.entropy = Arc::new(SeededEntropy::new(1));
         let server = Server::new(config, env);
         let (client, connection) = tokio::io::duplex(16 * 1024);
         let peer: SocketAddr = "192.0.2.1:1143".parse().expect("a valid address");

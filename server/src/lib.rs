@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod env;
 pub mod imap;
+pub mod listener;
 pub mod lmtp;
 pub mod mail;
 pub mod mime;

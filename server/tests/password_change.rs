@@ -10,10 +10,8 @@ use std::sync::Arc;
 
 use common::{tagged, Client};
 use server::auth::{change_password, AuthError};
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
+use server::config::Limits;
 use server::crypto::WrappedKey;
-use server::env::{Env, SeededEntropy};
-use server::storage::StorageConfig;
 use server::Server;
 use tokio::io::AsyncReadExt;
 
@@ -32,38 +30,12 @@ fn message() -> Vec<u8> {
 /// Another server instance on the same store, as an administrator's tool would run: it serves
 /// the fake store on fresh loopback ports and connects to those. `seed` keeps instances apart.
 async fn another_instance(started: &common::Started, seed: u64) -> Server {
-    let (s3, k2v) = started
-        .fake
-        .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
+    common::Setup::new()
+        .user("alice", OLD)
+        .seed(100 + seed)
+        .hostname(&format!("admin{seed}"))
+        .server_on(&started.fake)
         .await
-        .expect("bind loopback");
-    let d = fakes3::Config::default();
-    let config = ServerConfig {
-        storage: StorageConfig {
-            s3_endpoint: s3.to_string(),
-            k2v_endpoint: k2v.to_string(),
-            region: d.region,
-            bucket: d.bucket,
-            key_id: d.key_id,
-            secret: d.secret,
-            max_in_flight: 8,
-            max_idle_connections: 4,
-        },
-        users: vec![UserConfig {
-            name: "alice".into(),
-            password: OLD.into(),
-        }],
-        limits: Limits::default(),
-        kdf: KdfParams {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        },
-        hostname: format!("admin{seed}"),
-    };
-    let mut env = Env::production();
-    env.entropy = Arc::new(SeededEntropy::new(100 + seed));
-    Server::new(config, env)
 }
 
 /// The values of alice's key row, decoded.

@@ -414,7 +414,7 @@ fn serve(
     users: &[String],
     config: Option<PathBuf>,
 ) -> ExitCode {
-    sim::serve::return_large_blocks_to_the_system();
+    server::listener::return_large_blocks_to_the_system();
     let options = match sim::serve::resolve(imap, lmtp, users, config.as_deref()) {
         Ok(options) => options,
         Err(e) => {

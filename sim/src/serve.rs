@@ -1,11 +1,14 @@
 //! `imapsim serve`: the real server on loopback TCP with an in-process fakes3 as its store, so
 //! real clients (Python's imaplib, mbsync) can use it. Production environment: OS RNG, system clock.
+//! This module holds what is the command's own (options, the config file, the store, the ready
+//! line); listening and accepting are the server's ([`server::listener`]).
 
 use std::path::Path;
 
 use serde::Deserialize;
 use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
 use server::env::Env;
+use server::listener::{BindError, Listeners};
 use server::storage::StorageConfig;
 
 /// Default IMAP address.
@@ -97,13 +100,8 @@ pub enum ServeError {
         source: toml::de::Error,
     },
     /// A listener or the store could not start.
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] BindError),
     /// The embedded store refused its configuration.
     #[error("fakes3 configuration: {0}")]
     FakeS3(#[from] fakes3::ConfigError),
@@ -168,32 +166,6 @@ pub fn resolve(
     })
 }
 
-async fn bind(addr: &str) -> Result<tokio::net::TcpListener, ServeError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: addr.to_string(),
-            source,
-        })
-}
-
-/// Keeps large blocks out of the allocator's heap for the rest of the process: glibc raises its
-/// mmap threshold each time a block it mapped is freed, so after the first login argon2's 19 MiB
-/// blocks come from the heap and stay resident, hundreds of times what the sessions hold (the
-/// reference server's 2 MB per idle user). A fixed threshold turns that off: blocks of 1 MiB or
-/// more are mapped and given back when freed. The simulation counts them all the same.
-pub fn return_large_blocks_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before the server allocates much.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES);
-    }
-}
-
-/// The size from which a block is mapped on its own ([`return_large_blocks_to_the_system`]).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const LARGE_BLOCK_BYTES: libc::c_int = 1 << 20;
-
 /// Runs the server until Ctrl-C.
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     // The in-process fakes3 unless the config names a real store; kept alive while serving.
@@ -215,7 +187,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             let (s3, k2v) = fake
                 .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
                 .await
-                .map_err(|source| ServeError::Listen {
+                .map_err(|source| BindError {
                     addr: "127.0.0.1:0 (fakes3)".into(),
                     source,
                 })?;
@@ -257,8 +229,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         hostname: "imapsim".to_string(),
     };
     let server = server::Server::new(config, Env::production());
-    let imap = bind(&options.imap).await?;
-    let lmtp = bind(&options.lmtp).await?;
+    let listeners = Listeners::bind(&options.imap, &options.lmtp).await?;
     let names: Vec<&str> = options
         .users
         .iter()
@@ -272,35 +243,17 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     };
     println!(
         "imapsim ready: IMAP on {}, LMTP on {}, store {store_line}, users {}",
-        local(&imap, &options.imap),
-        local(&lmtp, &options.lmtp),
+        local(&listeners.imap, &options.imap),
+        local(&listeners.lmtp, &options.lmtp),
         names.join(", ")
     );
     // The line may go to a pipe: a parent process waits for it.
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut ctrl_c => break,
-            accepted = imap.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let server = server.clone();
-                    tokio::spawn(server.serve_imap(stream, peer));
-                }
-                Err(e) => eprintln!("imapsim: IMAP accept failed: {e}"),
-            },
-            accepted = lmtp.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let server = server.clone();
-                    tokio::spawn(async move { server.serve_lmtp(stream, peer).await });
-                }
-                Err(e) => eprintln!("imapsim: LMTP accept failed: {e}"),
-            },
-        }
-    }
+    let ctrl_c = async {
+        // A failure to watch for Ctrl-C stops the server as Ctrl-C would.
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    listeners.serve(server, ctrl_c).await;
     println!("imapsim: stopping");
     Ok(())
 }

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
 
 use common::EXE;
@@ -14,15 +12,8 @@ use common::EXE;
 /// the server's entropy when the mailbox is created).
 fn uidvalidity_of_a_new_mailbox() -> String {
     let serve = common::serve();
-    let mut stream = TcpStream::connect(&serve.imap).expect("connect to serve");
     let script = "a LOGIN carol carol-password\r\nb CREATE Work\r\nc SELECT Work\r\nd LOGOUT\r\n";
-    stream
-        .write_all(script.as_bytes())
-        .expect("send the commands");
-    let mut transcript = String::new();
-    stream
-        .read_to_string(&mut transcript)
-        .expect("read until the server closes");
+    let transcript = testkit::transcript(&serve.imap, script);
     drop(serve);
     let at = transcript
         .find("[UIDVALIDITY ")

@@ -1,14 +1,12 @@
 //! The memory an operator sees: `imapsim serve`'s resident set after 100 logins with production
 //! argon2id parameters (19 MiB a derivation, 2 at once) stays within 2 x 19 MiB of what it was
-//! before them. Without `serve::return_large_blocks_to_the_system` glibc kept the blocks: 59 MiB
-//! more after 100 logins.
+//! before them. Without `server::listener::return_large_blocks_to_the_system` glibc kept the
+//! blocks: 59 MiB more after 100 logins.
 
 #![cfg(target_os = "linux")]
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Child;
 
 const LOGINS: usize = 100;
@@ -26,14 +24,7 @@ fn resident_bytes(child: &Child) -> u64 {
 }
 
 fn login_and_logout(imap: &str) {
-    let mut stream = TcpStream::connect(imap).expect("connect to serve");
-    stream
-        .write_all(b"a LOGIN carol carol-password\r\nb LOGOUT\r\n")
-        .expect("send the commands");
-    let mut transcript = String::new();
-    stream
-        .read_to_string(&mut transcript)
-        .expect("read until the server closes");
+    let transcript = testkit::transcript(imap, "a LOGIN carol carol-password\r\nb LOGOUT\r\n");
     assert!(transcript.contains("a OK"), "{transcript}");
 }
 

@@ -13,11 +13,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::{Env, SeededEntropy};
-use server::storage::StorageConfig;
-use server::Server;
+use server::config::{KdfParams, Limits};
+use server::listener::{self, Listeners, Protocol};
 use sim::alloc::Account;
+use testkit::{cheap_kdf, read_until_text, Setup};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -41,65 +40,35 @@ impl<F: Future> Future for Charged<F> {
     }
 }
 
-/// Starts fakes3 and a server whose sessions are all charged to the returned account.
+/// Starts fakes3 and a server whose IMAP sessions are all charged to the returned account.
 async fn start(limits: Limits, kdf: KdfParams) -> (SocketAddr, Arc<Account>) {
     let fake =
         fakes3::FakeS3::new(fakes3::Config::default()).expect("default fakes3 config is valid");
-    let (s3, k2v) = fake
-        .serve_loopback("127.0.0.1:0", "127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let d = fakes3::Config::default();
-    let config = ServerConfig {
-        storage: StorageConfig {
-            s3_endpoint: s3.to_string(),
-            k2v_endpoint: k2v.to_string(),
-            region: d.region,
-            bucket: d.bucket,
-            key_id: d.key_id,
-            secret: d.secret,
-            max_in_flight: 8,
-            max_idle_connections: 4,
-        },
-        users: vec![UserConfig {
-            name: "alice".into(),
-            password: "alice-pw".into(),
-        }],
-        limits,
-        kdf,
-        hostname: "heap".into(),
-    };
-    let mut env = Env::production();
-    env.entropy = Arc::new(SeededEntropy::new(1));
-    let server = Server::new(config, env);
+    let setup = Setup::new().user("alice", "alice-pw").limits(limits);
+    let server = setup.kdf(kdf).hostname("heap").server_on(&fake).await;
     let account = Arc::new(Account::new("sessions").expect("accounts available"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listeners = Listeners::bind_loopback()
         .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("bound");
+        .expect("loopback ports are free to bind");
+    let (addr, _) = listeners
+        .local_addrs()
+        .expect("bound listeners have addresses");
     let sessions = account.clone();
-    tokio::spawn(async move {
-        while let Ok((io, peer)) = listener.accept().await {
-            let session = {
-                let _charged = sessions.enter();
-                Charged {
-                    account: sessions.clone(),
-                    inner: Box::pin(server::imap::serve(server.clone(), io, peer)),
-                }
-            };
-            tokio::spawn(session);
+    let spawn = move |protocol, io, peer| {
+        if protocol == Protocol::Lmtp {
+            return listener::spawn_session(&server, protocol, io, peer);
         }
-    });
+        let session = {
+            let _charged = sessions.enter();
+            Charged {
+                account: sessions.clone(),
+                inner: Box::pin(server.serve_imap(io, peer)),
+            }
+        };
+        tokio::spawn(session);
+    };
+    tokio::spawn(listeners.serve_with(std::future::pending(), spawn));
     (addr, account)
-}
-
-/// Key derivation as cheap as the other tests use.
-fn cheap_kdf() -> KdfParams {
-    KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    }
 }
 
 /// Sends `bytes` then a NOOP, and reads until the NOOP's answer or the end of the connection.
@@ -216,14 +185,7 @@ async fn a_client_that_never_reads_cannot_grow_the_server_output() {
         let command = if i % 2 == 0 { "FETCH 1 BODY[]" } else { "NOOP" };
         pipeline.extend_from_slice(format!("q{i} {command}\r\n").as_bytes());
     }
-    let (mut reader, mut writer) = stream.into_split();
-    let sender = tokio::spawn(async move {
-        writer
-            .write_all(&pipeline)
-            .await
-            .expect("the server keeps reading");
-        writer
-    });
+    let (mut reader, sender) = testkit::send_in_background(stream, pipeline);
     // The client reads nothing for a second: the server must wait, holding a bounded output.
     let live_before = account.figures().live_bytes;
     account.reset_peak();
@@ -231,23 +193,11 @@ async fn a_client_that_never_reads_cannot_grow_the_server_output() {
     let stalled_peak = account.figures().peak_bytes.saturating_sub(live_before);
 
     let mut received = 0u64;
-    let mut tail = Vec::new();
-    let mut buf = vec![0u8; 256 * 1024];
     let last = format!("q{} OK", commands - 1);
-    loop {
-        let n = tokio::time::timeout(Duration::from_secs(30), reader.read(&mut buf))
-            .await
-            .expect("answers keep coming")
-            .expect("read");
-        assert!(n > 0, "the server closed the connection");
-        received += n as u64;
-        tail.extend_from_slice(&buf[..n]);
-        let keep = tail.len().saturating_sub(256);
-        tail.drain(..keep);
-        if String::from_utf8_lossy(&tail).contains(&last) {
-            break;
-        }
-    }
+    read_until_text(&mut reader, &last, Duration::from_secs(30), |chunk| {
+        received += chunk.len() as u64
+    })
+    .await;
     sender.await.expect("the sender finished");
     let peak = account.figures().peak_bytes.saturating_sub(live_before);
     eprintln!("stalled peak {stalled_peak} B, peak {peak} B, {received} B answered");
