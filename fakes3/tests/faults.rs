@@ -43,12 +43,7 @@ async fn error_probability_one_applies_nothing() {
         Some("InternalError" | "ServiceUnavailable")
     ));
     let r = k2v
-        .call(
-            "POST",
-            "/imapsim",
-            &[],
-            r#"[{"pk":"p","sk":"t","ct":null,"v":"AA=="}]"#,
-        )
+        .post("/imapsim", r#"[{"pk":"p","sk":"t","ct":null,"v":"AA=="}]"#)
         .await;
     assert!(is_injected_error(r.status));
     assert!(fake.objects().is_empty());
@@ -154,10 +149,7 @@ async fn faults_apply_only_to_the_listed_operations() {
     assert!(is_injected_error(
         c.call("PUT", "/imapsim/k", &[], "v").await.status
     ));
-    assert_eq!(
-        c.call("GET", "/imapsim/k", &[], "").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(c.get("/imapsim/k").await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         c.call("DELETE", "/imapsim/k", &[], "").await.status,
         StatusCode::NO_CONTENT
@@ -232,8 +224,8 @@ async fn stats_count_requests_per_operation_and_bytes_stored() {
     let mut s3 = Client::connect(&fake, Api::S3).await;
     let mut k2v = Client::connect(&fake, Api::K2v).await;
     s3.call("PUT", "/imapsim/a", &[], "12345").await;
-    s3.call("GET", "/imapsim/a", &[], "").await;
-    s3.call("GET", "/imapsim/a", &[], "").await;
+    s3.get("/imapsim/a").await;
+    s3.get("/imapsim/a").await;
     k2v.call("PUT", "/imapsim/p?sort_key=s", &[], "abc").await;
     let stats = fake.stats();
     assert_eq!(stats.requests[&Op::PutObject], 1);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{authorization, fake, Client};
+use common::{authorization, fake, request, Client};
 use fakes3::{Api, Config, FakeS3, Op};
 use hyper::StatusCode;
 
@@ -21,7 +21,7 @@ async fn put_then_get_returns_the_body_and_its_md5_etag() {
         put.header("etag"),
         Some("\"5d41402abc4b2a76b9719d911017c592\"")
     );
-    let get = c.call("GET", "/imapsim/a/b.txt", &[], "").await;
+    let get = c.get("/imapsim/a/b.txt").await;
     assert_eq!(get.status, StatusCode::OK);
     assert_eq!(&get.body[..], b"hello");
     assert_eq!(get.header("etag"), put.header("etag"));
@@ -37,9 +37,7 @@ async fn percent_encoded_keys_are_decoded() {
     c.call("PUT", "/imapsim/user%201/msg%2B1", &[], "x").await;
     assert_eq!(fake.objects()[0].0, "user 1/msg+1");
     assert_eq!(
-        c.call("GET", "/imapsim/user%201/msg%2B1", &[], "")
-            .await
-            .status,
+        c.get("/imapsim/user%201/msg%2B1").await.status,
         StatusCode::OK
     );
 }
@@ -107,10 +105,7 @@ async fn delete_is_204_even_when_absent_and_removes_the_object() {
         StatusCode::NO_CONTENT
     );
     assert!(fake.objects().is_empty());
-    assert_eq!(
-        c.call("GET", "/imapsim/k", &[], "").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(c.get("/imapsim/k").await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -131,10 +126,7 @@ async fn copy_object_duplicates_the_source_under_a_new_key() {
         r.xml("ETag").as_deref(),
         Some("&quot;841a2d689ad86bd1611447453c22c6fc&quot;")
     );
-    assert_eq!(
-        &c.call("GET", "/imapsim/dst", &[], "").await.body[..],
-        b"body"
-    );
+    assert_eq!(&c.get("/imapsim/dst").await.body[..], b"body");
     assert_eq!(fake.objects().len(), 2);
     assert_eq!(fake.stats().requests[&Op::CopyObject], 1);
 }
@@ -168,7 +160,7 @@ async fn list_objects_v2_pages_with_continuation_tokens() {
         if let Some(t) = &token {
             path.push_str(&format!("&continuation-token={t}"));
         }
-        let r = c.call("GET", &path, &[], "").await;
+        let r = c.get(&path).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert!(r.text().contains("<ListBucketResult"));
         pages += 1;
@@ -203,42 +195,23 @@ async fn list_objects_v2_honours_start_after_delimiter_and_url_encoding() {
         )
         .await;
     }
-    let r = c
-        .call("GET", "/imapsim?list-type=2&start-after=a", &[], "")
-        .await;
+    let r = c.get("/imapsim?list-type=2&start-after=a").await;
     assert_eq!(r.xml_all("Key"), ["b/1", "b/2", "c d", "e"]);
-    let r = c
-        .call("GET", "/imapsim?list-type=2&delimiter=%2F", &[], "")
-        .await;
+    let r = c.get("/imapsim?list-type=2&delimiter=%2F").await;
     assert_eq!(r.xml_all("Key"), ["a", "c d", "e"]);
     assert_eq!(r.xml_all("Prefix"), ["", "b/"]);
     assert_eq!(r.xml("KeyCount").as_deref(), Some("4"));
-    let r = c
-        .call(
-            "GET",
-            "/imapsim?list-type=2&delimiter=%2F&max-keys=2",
-            &[],
-            "",
-        )
-        .await;
+    let r = c.get("/imapsim?list-type=2&delimiter=%2F&max-keys=2").await;
     assert_eq!(r.xml_all("Key"), ["a"]);
     let token = r.xml("NextContinuationToken").expect("truncated");
     let r = c
-        .call(
-            "GET",
-            &format!("/imapsim?list-type=2&delimiter=%2F&continuation-token={token}"),
-            &[],
-            "",
-        )
+        .get(&format!(
+            "/imapsim?list-type=2&delimiter=%2F&continuation-token={token}"
+        ))
         .await;
     assert_eq!(r.xml_all("Key"), ["c d", "e"]);
     let r = c
-        .call(
-            "GET",
-            "/imapsim?list-type=2&encoding-type=url&prefix=c",
-            &[],
-            "",
-        )
+        .get("/imapsim?list-type=2&encoding-type=url&prefix=c")
         .await;
     assert_eq!(r.xml_all("Key"), ["c%20d"]);
 }
@@ -247,12 +220,7 @@ async fn list_objects_v2_honours_start_after_delimiter_and_url_encoding() {
 async fn bad_continuation_token_is_invalid_argument() {
     let (_fake, mut c) = s3().await;
     let r = c
-        .call(
-            "GET",
-            "/imapsim?list-type=2&continuation-token=%21%21",
-            &[],
-            "",
-        )
+        .get("/imapsim?list-type=2&continuation-token=%21%21")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.xml("Code").as_deref(), Some("InvalidArgument"));
@@ -261,7 +229,7 @@ async fn bad_continuation_token_is_invalid_argument() {
 #[tokio::test]
 async fn missing_key_is_404_no_such_key_in_s3_xml() {
     let (_fake, mut c) = s3().await;
-    let r = c.call("GET", "/imapsim/none", &[], "").await;
+    let r = c.get("/imapsim/none").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.header("content-type"), Some("application/xml"));
     assert!(r.text().starts_with("<?xml"));
@@ -281,7 +249,7 @@ async fn other_bucket_is_404_no_such_bucket() {
 #[tokio::test]
 async fn missing_authorization_is_403_access_denied() {
     let (fake, mut c) = s3().await;
-    let r = c.call_raw("PUT", "/imapsim/k", &[], "x").await;
+    let r = c.send(request("PUT", "/imapsim/k", &[], "x")).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.xml("Code").as_deref(), Some("AccessDenied"));
     assert!(fake.objects().is_empty());
@@ -292,7 +260,12 @@ async fn other_access_key_is_403_invalid_access_key_id() {
     let (fake, mut c) = s3().await;
     let auth = authorization("GKother", "s3");
     let r = c
-        .call_raw("PUT", "/imapsim/k", &[("authorization", &auth)], "x")
+        .send(request(
+            "PUT",
+            "/imapsim/k",
+            &[("authorization", &auth)],
+            "x",
+        ))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.xml("Code").as_deref(), Some("InvalidAccessKeyId"));
@@ -395,7 +368,7 @@ async fn loopback_serves_both_apis_on_real_tcp() {
     let r = k2v.call("PUT", "/imapsim/pk?sort_key=sk", &[], "v").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     // Each port speaks only its own API.
-    let r = k2v.call("GET", "/imapsim/k", &[], "").await;
+    let r = k2v.get("/imapsim/k").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(fake.objects().len(), 1);
     assert_eq!(fake.rows().len(), 1);
