@@ -99,8 +99,7 @@ async fn accept_without_json_or_octet_stream_is_406() {
     let (_fake, mut c) = k2v().await;
     insert(&mut c, "p", "s", None, "v").await;
     let r = c.get_accepting("/imapsim/p?sort_key=s", "text/html").await;
-    assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
-    assert_eq!(r.json()["code"], "NotAcceptable");
+    r.assert_k2v_error(StatusCode::NOT_ACCEPTABLE, "NotAcceptable");
 }
 
 #[tokio::test]
@@ -180,8 +179,7 @@ async fn invalid_causality_token_is_400() {
     let r = c
         .with_token("PUT", "/imapsim/p?sort_key=s", "bogus!", "v")
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.json()["code"], "InvalidCausalityToken");
+    r.assert_k2v_error(StatusCode::BAD_REQUEST, "InvalidCausalityToken");
     assert!(fake.rows().is_empty());
 }
 
@@ -295,8 +293,7 @@ async fn read_batch_rejects_single_item_with_range_parameters() {
     let body =
         json!([{"partitionKey": "p", "start": "a", "singleItem": true, "limit": 2}]).to_string();
     let r = c.post("/imapsim?search", body).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.json()["code"], "InvalidRequest");
+    r.assert_k2v_error(StatusCode::BAD_REQUEST, "InvalidRequest");
     let r = c.post("/imapsim?search", "not json").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -610,8 +607,7 @@ async fn k2v_errors_for_unknown_requests_are_json() {
     let r = c
         .send(request("GET", "/imapsim/p?sort_key=s", &[], ""))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.json()["code"], "AccessDenied");
+    r.assert_k2v_error(StatusCode::FORBIDDEN, "AccessDenied");
 }
 
 #[tokio::test(start_paused = true)]

@@ -74,8 +74,7 @@ async fn unsatisfiable_range_is_416_invalid_range() {
     let r = c
         .call("GET", "/imapsim/k", &[("range", "bytes=4-9")], "")
         .await;
-    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(r.xml("Code").as_deref(), Some("InvalidRange"));
+    r.assert_s3_error(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange");
 }
 
 #[tokio::test]
@@ -113,10 +112,9 @@ async fn copy_object_duplicates_the_source_under_a_new_key() {
     let (fake, mut c) = s3().await;
     c.call("PUT", "/imapsim/src/a", &[], "body").await;
     let r = c
-        .call(
-            "PUT",
+        .put_with(
             "/imapsim/dst",
-            &[("x-amz-copy-source", "/imapsim/src%2Fa")],
+            ("x-amz-copy-source", "/imapsim/src%2Fa"),
             "",
         )
         .await;
@@ -135,15 +133,9 @@ async fn copy_object_duplicates_the_source_under_a_new_key() {
 async fn copy_from_a_missing_source_is_no_such_key() {
     let (_fake, mut c) = s3().await;
     let r = c
-        .call(
-            "PUT",
-            "/imapsim/dst",
-            &[("x-amz-copy-source", "imapsim/none")],
-            "",
-        )
+        .put_with("/imapsim/dst", ("x-amz-copy-source", "imapsim/none"), "")
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.xml("Code").as_deref(), Some("NoSuchKey"));
+    r.assert_s3_error(StatusCode::NOT_FOUND, "NoSuchKey");
 }
 
 #[tokio::test]
@@ -222,8 +214,7 @@ async fn bad_continuation_token_is_invalid_argument() {
     let r = c
         .get("/imapsim?list-type=2&continuation-token=%21%21")
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.xml("Code").as_deref(), Some("InvalidArgument"));
+    r.assert_s3_error(StatusCode::BAD_REQUEST, "InvalidArgument");
 }
 
 #[tokio::test]
@@ -242,16 +233,14 @@ async fn missing_key_is_404_no_such_key_in_s3_xml() {
 async fn other_bucket_is_404_no_such_bucket() {
     let (_fake, mut c) = s3().await;
     let r = c.call("PUT", "/other/k", &[], "x").await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.xml("Code").as_deref(), Some("NoSuchBucket"));
+    r.assert_s3_error(StatusCode::NOT_FOUND, "NoSuchBucket");
 }
 
 #[tokio::test]
 async fn missing_authorization_is_403_access_denied() {
     let (fake, mut c) = s3().await;
     let r = c.send(request("PUT", "/imapsim/k", &[], "x")).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.xml("Code").as_deref(), Some("AccessDenied"));
+    r.assert_s3_error(StatusCode::FORBIDDEN, "AccessDenied");
     assert!(fake.objects().is_empty());
 }
 
@@ -267,8 +256,7 @@ async fn other_access_key_is_403_invalid_access_key_id() {
             "x",
         ))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.xml("Code").as_deref(), Some("InvalidAccessKeyId"));
+    r.assert_s3_error(StatusCode::FORBIDDEN, "InvalidAccessKeyId");
     assert!(fake.objects().is_empty());
     assert_eq!(fake.stats().rejected_requests, 1);
 }
@@ -317,8 +305,7 @@ async fn oversized_body_is_400_entity_too_large() {
     .expect("valid config");
     let mut c = Client::connect(&fake, Api::S3).await;
     let r = c.call("PUT", "/imapsim/big", &[], vec![7u8; 2048]).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.xml("Code").as_deref(), Some("EntityTooLarge"));
+    r.assert_s3_error(StatusCode::BAD_REQUEST, "EntityTooLarge");
     assert!(fake.objects().is_empty());
     let mut c = Client::connect(&fake, Api::S3).await;
     assert_eq!(
@@ -333,15 +320,13 @@ async fn oversized_body_is_400_entity_too_large() {
 async fn wrong_content_md5_is_bad_digest() {
     let (fake, mut c) = s3().await;
     let r = c
-        .call(
-            "PUT",
+        .put_with(
             "/imapsim/k",
-            &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")],
+            ("content-md5", "AAAAAAAAAAAAAAAAAAAAAA=="),
             "x",
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.xml("Code").as_deref(), Some("BadDigest"));
+    r.assert_s3_error(StatusCode::BAD_REQUEST, "BadDigest");
     assert!(fake.objects().is_empty());
 }
 

@@ -59,6 +59,18 @@ impl Reply {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 
+    /// Asserts an S3 error answer: `status`, and `code` in its XML.
+    pub fn assert_s3_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.xml("Code").as_deref(), Some(code), "{}", self.text());
+    }
+
+    /// Asserts a K2V error answer: `status`, and `code` in its JSON.
+    pub fn assert_k2v_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.json()["code"], code, "{}", self.text());
+    }
+
     /// The text between the first `<tag>` and `</tag>`.
     pub fn xml(&self, tag: &str) -> Option<String> {
         let text = self.text();
@@ -159,6 +171,16 @@ impl Client {
     /// A POST of `body`.
     pub async fn post(&mut self, path: &str, body: impl Into<Bytes>) -> Reply {
         self.call("POST", path, &[], body).await
+    }
+
+    /// A PUT of `body` with one more header.
+    pub async fn put_with(
+        &mut self,
+        path: &str,
+        header: (&str, &str),
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        self.call("PUT", path, &[header], body).await
     }
 
     /// A request carrying the K2V causality token `token`.
