@@ -129,9 +129,10 @@ const MAILDIR_FLAGS: [(char, &str); 4] = [
     ('S', "\\Seen"),
 ];
 
-/// Reads every message of one Maildir folder (cur/ and new/), sorted.
-fn read_maildir(folder: &Path) -> Vec<Mail> {
-    let mut mails = Vec::new();
+/// Every message file of one Maildir folder (cur/ and new/), with its file name, listed before
+/// any is renamed.
+fn maildir_files(folder: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
     for sub in ["cur", "new"] {
         let dir = folder.join(sub);
         let entries =
@@ -143,19 +144,27 @@ fn read_maildir(folder: &Path) -> Vec<Mail> {
                 .expect("entries have names")
                 .to_string_lossy()
                 .into_owned();
-            let letters = name
-                .rsplit_once(":2,")
-                .map(|(_, l)| l.to_string())
-                .unwrap_or_default();
-            let flags = MAILDIR_FLAGS
-                .iter()
-                .filter(|(c, _)| letters.contains(*c))
-                .map(|(_, f)| f.to_string())
-                .collect();
-            let body =
-                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-            mails.push(Mail { flags, body });
+            files.push((path, name));
         }
+    }
+    files
+}
+
+/// Reads every message of one Maildir folder (cur/ and new/), sorted.
+fn read_maildir(folder: &Path) -> Vec<Mail> {
+    let mut mails = Vec::new();
+    for (path, name) in maildir_files(folder) {
+        let letters = name
+            .rsplit_once(":2,")
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_default();
+        let flags = MAILDIR_FLAGS
+            .iter()
+            .filter(|(c, _)| letters.contains(*c))
+            .map(|(_, f)| f.to_string())
+            .collect();
+        let body = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        mails.push(Mail { flags, body });
     }
     mails.sort();
     mails
@@ -459,27 +468,19 @@ async fn assert_in_sync(imap: &mut Imap, mbsync: &Mbsync, folder: &str, when: &s
 
 /// Adds the Maildir flag `letter` to every message of a folder, by renaming (into cur/).
 fn add_maildir_flag(folder: &Path, letter: char) {
-    for sub in ["cur", "new"] {
-        for entry in std::fs::read_dir(folder.join(sub)).expect("read a Maildir folder") {
-            let path = entry.expect("read a Maildir entry").path();
-            let name = path
-                .file_name()
-                .expect("entries have names")
-                .to_string_lossy()
-                .into_owned();
-            let (base, letters) = name.rsplit_once(":2,").unwrap_or((&name, ""));
-            let mut letters: Vec<char> = letters
-                .chars()
-                .filter(|&c| c != letter)
-                .chain([letter])
-                .collect();
-            letters.sort_unstable();
-            let renamed = folder.join("cur").join(format!(
-                "{base}:2,{}",
-                letters.into_iter().collect::<String>()
-            ));
-            std::fs::rename(&path, &renamed).expect("set a Maildir flag by renaming");
-        }
+    for (path, name) in maildir_files(folder) {
+        let (base, letters) = name.rsplit_once(":2,").unwrap_or((&name, ""));
+        let mut letters: Vec<char> = letters
+            .chars()
+            .filter(|&c| c != letter)
+            .chain([letter])
+            .collect();
+        letters.sort_unstable();
+        let renamed = folder.join("cur").join(format!(
+            "{base}:2,{}",
+            letters.into_iter().collect::<String>()
+        ));
+        std::fs::rename(&path, &renamed).expect("set a Maildir flag by renaming");
     }
 }
 

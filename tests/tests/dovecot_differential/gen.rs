@@ -142,52 +142,36 @@ fn boundary() -> impl Strategy<Value = String> {
     ]
 }
 
-pub fn head() -> impl Strategy<Value = Head> {
-    (
-        any::<u8>(),
-        prop::collection::vec(any::<u8>(), 0..4),
-        any::<bool>(),
-        prop::collection::vec(0..WORDS.len(), 0..8),
-        any::<u8>(),
-        any::<u8>(),
-        any::<u8>(),
-        prop::option::of(0..WORDS.len()),
-        any::<u8>(),
-        any::<bool>(),
-        any::<u8>(),
-        any::<u8>(),
-    )
-        .prop_map(
-            |(
-                from,
-                to,
-                cc,
-                subject,
-                subject_style,
-                date,
-                mime_version,
-                x_tag,
-                duplicate,
-                message_id,
-                name_case,
-                odd,
-            )| {
-                Head {
-                    from,
-                    to,
-                    cc,
-                    subject,
-                    subject_style,
-                    date,
-                    mime_version,
-                    x_tag,
-                    duplicate,
-                    message_id,
-                    name_case,
-                    odd,
-                }
-            },
-        )
+prop_compose! {
+    pub fn head()(
+        from in any::<u8>(),
+        to in prop::collection::vec(any::<u8>(), 0..4),
+        cc in any::<bool>(),
+        subject in prop::collection::vec(0..WORDS.len(), 0..8),
+        subject_style in any::<u8>(),
+        date in any::<u8>(),
+        mime_version in any::<u8>(),
+        x_tag in prop::option::of(0..WORDS.len()),
+        duplicate in any::<u8>(),
+        message_id in any::<bool>(),
+        name_case in any::<u8>(),
+        odd in any::<u8>(),
+    ) -> Head {
+        Head {
+            from,
+            to,
+            cc,
+            subject,
+            subject_style,
+            date,
+            mime_version,
+            x_tag,
+            duplicate,
+            message_id,
+            name_case,
+            odd,
+        }
+    }
 }
 
 pub fn tree() -> impl Strategy<Value = Node> {

@@ -76,6 +76,14 @@ pub fn show(v: Option<&Value>) -> String {
 
 /// Tokenizes a whole response (literals inline, as read by [`Conn::response`]).
 pub fn parse(s: &[u8]) -> Vec<Value> {
+    /// Closes the innermost open list into the one around it.
+    fn close(stack: &mut Vec<Vec<Value>>) {
+        let done = stack.pop().expect("more than one level");
+        stack
+            .last_mut()
+            .expect("an outer level")
+            .push(Value::List(done));
+    }
     let mut stack: Vec<Vec<Value>> = vec![Vec::new()];
     let mut i = 0;
     while i < s.len() {
@@ -87,11 +95,7 @@ pub fn parse(s: &[u8]) -> Vec<Value> {
             }
             b')' => {
                 if stack.len() > 1 {
-                    let done = stack.pop().expect("more than one level");
-                    stack
-                        .last_mut()
-                        .expect("an outer level")
-                        .push(Value::List(done));
+                    close(&mut stack);
                 }
                 i += 1;
             }
@@ -140,11 +144,7 @@ pub fn parse(s: &[u8]) -> Vec<Value> {
         }
     }
     while stack.len() > 1 {
-        let done = stack.pop().expect("more than one level");
-        stack
-            .last_mut()
-            .expect("an outer level")
-            .push(Value::List(done));
+        close(&mut stack);
     }
     stack.pop().expect("the top level")
 }

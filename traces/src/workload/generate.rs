@@ -43,7 +43,7 @@ impl Workload {
     }
 
     /// The users and setup of `config`, with no session: the start state of the sessions
-    /// [`session_strategy`] draws.
+    /// [`session_strategy`](super::strategy::session_strategy) draws.
     pub fn setup_only(config: &WorkloadConfig) -> Result<Workload, WorkloadError> {
         let pool = VariantPool::recorded();
         let no_commands = WorkloadConfig {
