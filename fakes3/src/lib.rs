@@ -342,22 +342,11 @@ impl FakeS3 {
             &shared.region,
             service,
         )?;
-        let path = parts.uri.path();
+        let (method, path, headers) = (&parts.method, parts.uri.path(), &parts.headers);
+        let bucket = shared.bucket.as_str();
         let route = match api {
-            Api::S3 => Route::S3(s3::route(
-                &parts.method,
-                path,
-                &query,
-                &parts.headers,
-                &shared.bucket,
-            )?),
-            Api::K2v => Route::K2v(k2v::route(
-                &parts.method,
-                path,
-                &query,
-                &parts.headers,
-                &shared.bucket,
-            )?),
+            Api::S3 => Route::S3(s3::route(method, path, &query, headers, bucket)?),
+            Api::K2v => Route::K2v(k2v::route(method, path, &query, headers, bucket)?),
         };
         Ok((query, route))
     }

@@ -112,32 +112,15 @@ impl State {
         context: Option<&CausalContext>,
         value: Option<Bytes>,
     ) {
-        if !self.partitions.contains_key(pk) {
-            self.partitions.insert(pk.to_string(), Partition::default());
-        }
-        let partition = self
-            .partitions
-            .get_mut(pk)
-            .expect("partition inserted just above");
-        if !partition.items.contains_key(sk) {
-            partition.items.insert(sk.to_string(), Item::default());
-        }
-        let item = partition
-            .items
-            .get_mut(sk)
-            .expect("item inserted just above");
+        let partition = self.partitions.entry(pk.to_string()).or_default();
+        let item = partition.items.entry(sk.to_string()).or_default();
         let before = item.counts();
         item.update(context, value);
         let after = item.counts();
         partition.counts.sub(before);
         partition.counts.add(after);
         self.k2v_writes += 1;
-        match partition.written_at.get_mut(sk) {
-            Some(n) => *n = self.k2v_writes,
-            None => {
-                partition.written_at.insert(sk.to_string(), self.k2v_writes);
-            }
-        }
+        partition.written_at.insert(sk.to_string(), self.k2v_writes);
         if let Some(notify) = self.watchers.get(pk).and_then(|m| m.get(sk)) {
             notify.notify_waiters();
         }

@@ -8,7 +8,10 @@ use common::Client;
 use fakes3::{Api, Config, ConfigError, FakeS3, Faults, Op};
 use hyper::StatusCode;
 
-fn faulty(seed: u64, faults: Faults) -> FakeS3 {
+/// A store of `seed` whose faults are the defaults (none) after `change`.
+fn faulty(seed: u64, change: impl FnOnce(&mut Faults)) -> FakeS3 {
+    let mut faults = Faults::default();
+    change(&mut faults);
     FakeS3::new(Config {
         seed,
         faults,
@@ -17,21 +20,20 @@ fn faulty(seed: u64, faults: Faults) -> FakeS3 {
     .expect("valid config")
 }
 
+/// An S3 and a K2V connection to `fake`.
+async fn clients(fake: &FakeS3) -> (Client, Client) {
+    let s3 = Client::connect(fake, Api::S3).await;
+    (s3, Client::connect(fake, Api::K2v).await)
+}
+
 fn is_injected_error(status: StatusCode) -> bool {
     status == StatusCode::INTERNAL_SERVER_ERROR || status == StatusCode::SERVICE_UNAVAILABLE
 }
 
 #[tokio::test]
 async fn error_probability_one_applies_nothing() {
-    let fake = faulty(
-        1,
-        Faults {
-            error_probability: 1.0,
-            ..Faults::default()
-        },
-    );
-    let mut s3 = Client::connect(&fake, Api::S3).await;
-    let mut k2v = Client::connect(&fake, Api::K2v).await;
+    let fake = faulty(1, |f| f.error_probability = 1.0);
+    let (mut s3, mut k2v) = clients(&fake).await;
     let r = s3.call("PUT", "/imapsim/k", &[], "v").await;
     assert!(is_injected_error(r.status), "{:?}", r.status);
     assert!(r.xml("Code").is_some());
@@ -43,12 +45,7 @@ async fn error_probability_one_applies_nothing() {
         Some("InternalError" | "ServiceUnavailable")
     ));
     let r = k2v
-        .call(
-            "POST",
-            "/imapsim",
-            &[],
-            r#"[{"pk":"p","sk":"t","ct":null,"v":"AA=="}]"#,
-        )
+        .post("/imapsim", r#"[{"pk":"p","sk":"t","ct":null,"v":"AA=="}]"#)
         .await;
     assert!(is_injected_error(r.status));
     assert!(fake.objects().is_empty());
@@ -61,18 +58,10 @@ async fn error_probability_one_applies_nothing() {
 
 #[tokio::test]
 async fn lost_response_probability_one_applies_the_write_then_answers_500() {
-    let fake = faulty(
-        1,
-        Faults {
-            lost_response_probability: 1.0,
-            ..Faults::default()
-        },
-    );
-    let mut s3 = Client::connect(&fake, Api::S3).await;
-    let mut k2v = Client::connect(&fake, Api::K2v).await;
+    let fake = faulty(1, |f| f.lost_response_probability = 1.0);
+    let (mut s3, mut k2v) = clients(&fake).await;
     let r = s3.call("PUT", "/imapsim/k", &[], "v").await;
-    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(r.xml("Code").as_deref(), Some("InternalError"));
+    r.assert_s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError");
     let r = k2v.call("PUT", "/imapsim/p?sort_key=s", &[], "v").await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(fake.objects().len(), 1);
@@ -82,14 +71,10 @@ async fn lost_response_probability_one_applies_the_write_then_answers_500() {
 
 /// Sixty PUTs under 30 % errors and 30 % lost responses: (statuses, objects stored, injected errors).
 async fn run(seed: u64) -> (Vec<u16>, u64, u64) {
-    let fake = faulty(
-        seed,
-        Faults {
-            error_probability: 0.3,
-            lost_response_probability: 0.3,
-            ..Faults::default()
-        },
-    );
+    let fake = faulty(seed, |f| {
+        f.error_probability = 0.3;
+        f.lost_response_probability = 0.3;
+    });
     let mut c = Client::connect(&fake, Api::S3).await;
     let mut out = Vec::new();
     for i in 0..60 {
@@ -121,14 +106,10 @@ async fn same_seed_gives_the_same_fault_sequence() {
 
 #[tokio::test(start_paused = true)]
 async fn latency_is_added_in_tokio_time() {
-    let fake = faulty(
-        3,
-        Faults {
-            latency_ms_min: 250,
-            latency_ms_max: 250,
-            ..Faults::default()
-        },
-    );
+    let fake = faulty(3, |f| {
+        f.latency_ms_min = 250;
+        f.latency_ms_max = 250;
+    });
     let mut c = Client::connect(&fake, Api::S3).await;
     let started = tokio::time::Instant::now();
     assert_eq!(
@@ -142,22 +123,15 @@ async fn latency_is_added_in_tokio_time() {
 
 #[tokio::test]
 async fn faults_apply_only_to_the_listed_operations() {
-    let fake = faulty(
-        5,
-        Faults {
-            error_probability: 1.0,
-            ops: Some(vec![Op::PutObject]),
-            ..Faults::default()
-        },
-    );
+    let fake = faulty(5, |f| {
+        f.error_probability = 1.0;
+        f.ops = Some(vec![Op::PutObject]);
+    });
     let mut c = Client::connect(&fake, Api::S3).await;
     assert!(is_injected_error(
         c.call("PUT", "/imapsim/k", &[], "v").await.status
     ));
-    assert_eq!(
-        c.call("GET", "/imapsim/k", &[], "").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(c.get("/imapsim/k").await.status, StatusCode::NOT_FOUND);
     assert_eq!(
         c.call("DELETE", "/imapsim/k", &[], "").await.status,
         StatusCode::NO_CONTENT
@@ -166,7 +140,7 @@ async fn faults_apply_only_to_the_listed_operations() {
 
 #[tokio::test]
 async fn set_faults_changes_them_at_run_time_and_refuses_bad_values() {
-    let fake = faulty(5, Faults::default());
+    let fake = faulty(5, |_| {});
     let mut c = Client::connect(&fake, Api::S3).await;
     assert_eq!(
         c.call("PUT", "/imapsim/a", &[], "v").await.status,
@@ -228,12 +202,11 @@ fn invalid_configs_are_refused_at_build() {
 
 #[tokio::test]
 async fn stats_count_requests_per_operation_and_bytes_stored() {
-    let fake = faulty(0, Faults::default());
-    let mut s3 = Client::connect(&fake, Api::S3).await;
-    let mut k2v = Client::connect(&fake, Api::K2v).await;
+    let fake = faulty(0, |_| {});
+    let (mut s3, mut k2v) = clients(&fake).await;
     s3.call("PUT", "/imapsim/a", &[], "12345").await;
-    s3.call("GET", "/imapsim/a", &[], "").await;
-    s3.call("GET", "/imapsim/a", &[], "").await;
+    s3.get("/imapsim/a").await;
+    s3.get("/imapsim/a").await;
     k2v.call("PUT", "/imapsim/p?sort_key=s", &[], "abc").await;
     let stats = fake.stats();
     assert_eq!(stats.requests[&Op::PutObject], 1);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{fake, Client};
+use common::{fake, request, Client};
 use fakes3::causality::{CausalContext, NODE_ID};
 use fakes3::{Api, FakeS3, Op};
 use hyper::StatusCode;
@@ -40,9 +40,7 @@ async fn insert(c: &mut Client, pk: &str, sk: &str, token: Option<&str>, value: 
 
 /// ReadItem in JSON: (token, values).
 async fn read(c: &mut Client, pk: &str, sk: &str) -> (String, Value) {
-    let r = c
-        .call("GET", &format!("/imapsim/{pk}?sort_key={sk}"), &[], "")
-        .await;
+    let r = c.get(&format!("/imapsim/{pk}?sort_key={sk}")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/json"));
     let token = r
@@ -53,7 +51,7 @@ async fn read(c: &mut Client, pk: &str, sk: &str) -> (String, Value) {
 }
 
 async fn post_json(c: &mut Client, path: &str, body: Value) -> Value {
-    let r = c.call("POST", path, &[], body.to_string()).await;
+    let r = c.post(path, body.to_string()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
 }
@@ -71,12 +69,7 @@ async fn insert_then_read_item_in_json_and_binary() {
         "application/json, application/octet-stream",
     ] {
         let r = c
-            .call(
-                "GET",
-                "/imapsim/mailboxes?sort_key=INBOX",
-                &[("accept", accept)],
-                "",
-            )
+            .get_accepting("/imapsim/mailboxes?sort_key=INBOX", accept)
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.header("content-type"), Some("application/octet-stream"));
@@ -84,12 +77,7 @@ async fn insert_then_read_item_in_json_and_binary() {
         assert_eq!(r.header("x-garage-causality-token"), Some(token.as_str()));
     }
     let r = c
-        .call(
-            "GET",
-            "/imapsim/mailboxes?sort_key=INBOX",
-            &[("accept", "application/json")],
-            "",
-        )
+        .get_accepting("/imapsim/mailboxes?sort_key=INBOX", "application/json")
         .await;
     assert_eq!(r.json(), json!([b64("hello")]));
 }
@@ -97,7 +85,7 @@ async fn insert_then_read_item_in_json_and_binary() {
 #[tokio::test]
 async fn missing_item_is_404_no_such_key_in_garage_json() {
     let (_fake, mut c) = k2v().await;
-    let r = c.call("GET", "/imapsim/p?sort_key=none", &[], "").await;
+    let r = c.get("/imapsim/p?sort_key=none").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let body = r.json();
     assert_eq!(body["code"], "NoSuchKey");
@@ -110,16 +98,8 @@ async fn missing_item_is_404_no_such_key_in_garage_json() {
 async fn accept_without_json_or_octet_stream_is_406() {
     let (_fake, mut c) = k2v().await;
     insert(&mut c, "p", "s", None, "v").await;
-    let r = c
-        .call(
-            "GET",
-            "/imapsim/p?sort_key=s",
-            &[("accept", "text/html")],
-            "",
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
-    assert_eq!(r.json()["code"], "NotAcceptable");
+    let r = c.get_accepting("/imapsim/p?sort_key=s", "text/html").await;
+    r.assert_k2v_error(StatusCode::NOT_ACCEPTABLE, "NotAcceptable");
 }
 
 #[tokio::test]
@@ -130,21 +110,14 @@ async fn writes_without_token_are_concurrent_until_a_write_with_the_token() {
     let (token, values) = read(&mut c, "p", "s").await;
     assert_eq!(values, json!([b64("one"), b64("two")]));
     let r = c
-        .call(
-            "GET",
-            "/imapsim/p?sort_key=s",
-            &[("accept", "application/octet-stream")],
-            "",
-        )
+        .get_accepting("/imapsim/p?sort_key=s", "application/octet-stream")
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.header("x-garage-causality-token"), Some(token.as_str()));
     let r = c
-        .call(
-            "GET",
+        .get_accepting(
             "/imapsim/p?sort_key=s",
-            &[("accept", "application/octet-stream,application/json")],
-            "",
+            "application/octet-stream,application/json",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -179,23 +152,13 @@ async fn delete_item_requires_a_token_and_leaves_a_tombstone() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let (token, _) = read(&mut c, "p", "s").await;
     let r = c
-        .call(
-            "DELETE",
-            "/imapsim/p?sort_key=s",
-            &[("x-garage-causality-token", &token)],
-            "",
-        )
+        .with_token("DELETE", "/imapsim/p?sort_key=s", &token, "")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let (_, values) = read(&mut c, "p", "s").await;
     assert_eq!(values, json!([null]));
     let r = c
-        .call(
-            "GET",
-            "/imapsim/p?sort_key=s",
-            &[("accept", "application/octet-stream")],
-            "",
-        )
+        .get_accepting("/imapsim/p?sort_key=s", "application/octet-stream")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let hidden = post_json(&mut c, "/imapsim?search", json!([{"partitionKey": "p"}])).await;
@@ -214,15 +177,9 @@ async fn delete_item_requires_a_token_and_leaves_a_tombstone() {
 async fn invalid_causality_token_is_400() {
     let (fake, mut c) = k2v().await;
     let r = c
-        .call(
-            "PUT",
-            "/imapsim/p?sort_key=s",
-            &[("x-garage-causality-token", "bogus!")],
-            "v",
-        )
+        .with_token("PUT", "/imapsim/p?sort_key=s", "bogus!", "v")
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.json()["code"], "InvalidCausalityToken");
+    r.assert_k2v_error(StatusCode::BAD_REQUEST, "InvalidCausalityToken");
     assert!(fake.rows().is_empty());
 }
 
@@ -231,9 +188,7 @@ async fn fill(c: &mut Client) {
         .iter()
         .map(|sk| json!({"pk": "p", "sk": sk, "ct": null, "v": b64(sk)}))
         .collect();
-    let r = c
-        .call("POST", "/imapsim", &[], Value::Array(items).to_string())
-        .await;
+    let r = c.post("/imapsim", Value::Array(items).to_string()).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }
 
@@ -337,10 +292,9 @@ async fn read_batch_rejects_single_item_with_range_parameters() {
     let (_fake, mut c) = k2v().await;
     let body =
         json!([{"partitionKey": "p", "start": "a", "singleItem": true, "limit": 2}]).to_string();
-    let r = c.call("POST", "/imapsim?search", &[], body).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.json()["code"], "InvalidRequest");
-    let r = c.call("POST", "/imapsim?search", &[], "not json").await;
+    let r = c.post("/imapsim?search", body).await;
+    r.assert_k2v_error(StatusCode::BAD_REQUEST, "InvalidRequest");
+    let r = c.post("/imapsim?search", "not json").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
@@ -370,7 +324,7 @@ async fn insert_batch_writes_values_and_tombstones_with_tokens() {
         {"pk": "p", "sk": "x", "ct": token, "v": null},
         {"pk": "q", "sk": "y", "ct": null, "v": b64("new")},
     ]);
-    let r = c.call("POST", "/imapsim", &[], body.to_string()).await;
+    let r = c.post("/imapsim", body.to_string()).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let rows = fake.rows();
     assert_eq!(rows.len(), 2);
@@ -384,7 +338,7 @@ async fn insert_batch_writes_values_and_tombstones_with_tokens() {
         )
     );
     let bad = json!([{"pk": "p", "sk": "z", "ct": null, "v": "!!!"}]);
-    let r = c.call("POST", "/imapsim", &[], bad.to_string()).await;
+    let r = c.post("/imapsim", bad.to_string()).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(fake.rows().len(), 2);
 }
@@ -426,14 +380,9 @@ async fn read_index_counts_entries_conflicts_values_and_bytes() {
     insert(&mut c, "q", "k", None, "12345").await;
     insert(&mut c, "r", "k", None, "gone").await;
     let (token, _) = read(&mut c, "r", "k").await;
-    c.call(
-        "DELETE",
-        "/imapsim/r?sort_key=k",
-        &[("x-garage-causality-token", &token)],
-        "",
-    )
-    .await;
-    let r = c.call("GET", "/imapsim", &[], "").await;
+    c.with_token("DELETE", "/imapsim/r?sort_key=k", &token, "")
+        .await;
+    let r = c.get("/imapsim").await;
     assert_eq!(r.status, StatusCode::OK);
     let index = r.json();
     assert_eq!(
@@ -445,11 +394,11 @@ async fn read_index_counts_entries_conflicts_values_and_bytes() {
     );
     assert_eq!(index["more"], false);
     assert_eq!(index["reverse"], false);
-    let r = c.call("GET", "/imapsim?limit=1", &[], "").await.json();
+    let r = c.get("/imapsim?limit=1").await.json();
     assert_eq!(r["partitionKeys"].as_array().map(Vec::len), Some(1));
     assert_eq!(r["more"], true);
     assert_eq!(r["nextStart"], "q");
-    let r = c.call("GET", "/imapsim?prefix=q", &[], "").await.json();
+    let r = c.get("/imapsim?prefix=q").await.json();
     assert_eq!(r["partitionKeys"][0]["pk"], "q");
     assert_eq!(r["prefix"], "q");
 }
@@ -462,12 +411,7 @@ async fn poll_item_returns_at_once_when_the_token_is_stale() {
     insert(&mut c, "p", "s", Some(&old), "v2").await;
     let started = tokio::time::Instant::now();
     let r = c
-        .call(
-            "GET",
-            &format!("/imapsim/p?sort_key=s&causality_token={old}"),
-            &[],
-            "",
-        )
+        .get(&format!("/imapsim/p?sort_key=s&causality_token={old}"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json(), json!([b64("v2")]));
@@ -484,12 +428,9 @@ async fn poll_item_wakes_on_a_later_insert() {
     let started = tokio::time::Instant::now();
     let poll = tokio::spawn(async move {
         let r = poller
-            .call(
-                "GET",
-                &format!("/imapsim/p?sort_key=s&causality_token={token}&timeout=300"),
-                &[],
-                "",
-            )
+            .get(&format!(
+                "/imapsim/p?sort_key=s&causality_token={token}&timeout=300"
+            ))
             .await;
         (r, started.elapsed())
     });
@@ -512,12 +453,7 @@ async fn poll_item_wakes_for_a_new_item() {
     let empty = CausalContext::default().encode();
     let poll = tokio::spawn(async move {
         poller
-            .call(
-                "GET",
-                &format!("/imapsim/p?sort_key=new&causality_token={empty}"),
-                &[],
-                "",
-            )
+            .get(&format!("/imapsim/p?sort_key=new&causality_token={empty}"))
             .await
     });
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -534,34 +470,23 @@ async fn poll_item_returns_304_after_the_timeout() {
     let (token, _) = read(&mut c, "p", "s").await;
     let started = tokio::time::Instant::now();
     let r = c
-        .call(
-            "GET",
-            &format!("/imapsim/p?sort_key=s&causality_token={token}&timeout=5"),
-            &[],
-            "",
-        )
+        .get(&format!(
+            "/imapsim/p?sort_key=s&causality_token={token}&timeout=5"
+        ))
         .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     assert_eq!(started.elapsed(), Duration::from_secs(5));
     let started = tokio::time::Instant::now();
     let r = c
-        .call(
-            "GET",
-            &format!("/imapsim/p?sort_key=s&causality_token={token}"),
-            &[],
-            "",
-        )
+        .get(&format!("/imapsim/p?sort_key=s&causality_token={token}"))
         .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     assert_eq!(started.elapsed(), Duration::from_secs(300));
     let started = tokio::time::Instant::now();
     let r = c
-        .call(
-            "GET",
-            &format!("/imapsim/p?sort_key=s&causality_token={token}&timeout=100000"),
-            &[],
-            "",
-        )
+        .get(&format!(
+            "/imapsim/p?sort_key=s&causality_token={token}&timeout=100000"
+        ))
         .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
     assert_eq!(started.elapsed(), Duration::from_secs(600));
@@ -571,12 +496,7 @@ async fn poll_item_returns_304_after_the_timeout() {
 /// PollRange: (status, body as JSON or Null for 304).
 async fn poll_range(c: &mut Client, pk: &str, body: Value) -> (StatusCode, Value) {
     let r = c
-        .call(
-            "POST",
-            &format!("/imapsim/{pk}?poll_range"),
-            &[],
-            body.to_string(),
-        )
+        .post(&format!("/imapsim/{pk}?poll_range"), body.to_string())
         .await;
     let json = if r.status == StatusCode::OK {
         r.json()
@@ -650,12 +570,7 @@ async fn poll_range_returns_writes_made_before_the_poll_and_refuses_bad_markers(
     insert(&mut c, "w", "b", None, "2").await;
     let (token, _) = read(&mut c, "w", "a").await;
     let r = c
-        .call(
-            "DELETE",
-            "/imapsim/w?sort_key=a",
-            &[("x-garage-causality-token", token.as_str())],
-            "",
-        )
+        .with_token("DELETE", "/imapsim/w?sort_key=a", token.as_str(), "")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     let (status, answer) =
@@ -665,10 +580,8 @@ async fn poll_range_returns_writes_made_before_the_poll_and_refuses_bad_markers(
     assert_eq!(sks(&answer), ["a", "b"]);
     assert_eq!(answer["items"][0]["v"], json!([null]));
     let r = c
-        .call(
-            "POST",
+        .post(
             "/imapsim/w?poll_range",
-            &[],
             json!({ "seenMarker": "garbage" }).to_string(),
         )
         .await;
@@ -691,9 +604,10 @@ async fn k2v_errors_for_unknown_requests_are_json() {
         assert_eq!(r.status.as_u16(), status, "{method} {path}: {}", r.text());
         assert_eq!(r.json()["code"], code, "{method} {path}");
     }
-    let r = c.call_raw("GET", "/imapsim/p?sort_key=s", &[], "").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.json()["code"], "AccessDenied");
+    let r = c
+        .send(request("GET", "/imapsim/p?sort_key=s", &[], ""))
+        .await;
+    r.assert_k2v_error(StatusCode::FORBIDDEN, "AccessDenied");
 }
 
 #[tokio::test(start_paused = true)]
@@ -706,9 +620,7 @@ async fn pollers_leave_no_watcher_behind() {
     for _ in 0..3 {
         let mut poller = Client::connect(&fake, Api::K2v).await;
         let path = format!("/imapsim/p?sort_key=s&causality_token={token}");
-        pollers.push(tokio::spawn(async move {
-            poller.call("GET", &path, &[], "").await.status
-        }));
+        pollers.push(tokio::spawn(async move { poller.get(&path).await.status }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fake.stats().polled_items, 1);
@@ -721,7 +633,7 @@ async fn pollers_leave_no_watcher_behind() {
     let mut poller = Client::connect(&fake, Api::K2v).await;
     let (token, _) = read(&mut writer, "p", "s").await;
     let path = format!("/imapsim/p?sort_key=s&causality_token={token}");
-    let task = tokio::spawn(async move { poller.call("GET", &path, &[], "").await });
+    let task = tokio::spawn(async move { poller.get(&path).await });
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(fake.stats().polled_items, 1);
     task.abort();

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{authorization, fake, Client};
+use common::{authorization, fake, request, Client};
 use fakes3::{Api, Config, FakeS3, Op};
 use hyper::StatusCode;
 
@@ -21,7 +21,7 @@ async fn put_then_get_returns_the_body_and_its_md5_etag() {
         put.header("etag"),
         Some("\"5d41402abc4b2a76b9719d911017c592\"")
     );
-    let get = c.call("GET", "/imapsim/a/b.txt", &[], "").await;
+    let get = c.get("/imapsim/a/b.txt").await;
     assert_eq!(get.status, StatusCode::OK);
     assert_eq!(&get.body[..], b"hello");
     assert_eq!(get.header("etag"), put.header("etag"));
@@ -37,9 +37,7 @@ async fn percent_encoded_keys_are_decoded() {
     c.call("PUT", "/imapsim/user%201/msg%2B1", &[], "x").await;
     assert_eq!(fake.objects()[0].0, "user 1/msg+1");
     assert_eq!(
-        c.call("GET", "/imapsim/user%201/msg%2B1", &[], "")
-            .await
-            .status,
+        c.get("/imapsim/user%201/msg%2B1").await.status,
         StatusCode::OK
     );
 }
@@ -76,8 +74,7 @@ async fn unsatisfiable_range_is_416_invalid_range() {
     let r = c
         .call("GET", "/imapsim/k", &[("range", "bytes=4-9")], "")
         .await;
-    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(r.xml("Code").as_deref(), Some("InvalidRange"));
+    r.assert_s3_error(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange");
 }
 
 #[tokio::test]
@@ -107,10 +104,7 @@ async fn delete_is_204_even_when_absent_and_removes_the_object() {
         StatusCode::NO_CONTENT
     );
     assert!(fake.objects().is_empty());
-    assert_eq!(
-        c.call("GET", "/imapsim/k", &[], "").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(c.get("/imapsim/k").await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -118,10 +112,9 @@ async fn copy_object_duplicates_the_source_under_a_new_key() {
     let (fake, mut c) = s3().await;
     c.call("PUT", "/imapsim/src/a", &[], "body").await;
     let r = c
-        .call(
-            "PUT",
+        .put_with(
             "/imapsim/dst",
-            &[("x-amz-copy-source", "/imapsim/src%2Fa")],
+            ("x-amz-copy-source", "/imapsim/src%2Fa"),
             "",
         )
         .await;
@@ -131,10 +124,7 @@ async fn copy_object_duplicates_the_source_under_a_new_key() {
         r.xml("ETag").as_deref(),
         Some("&quot;841a2d689ad86bd1611447453c22c6fc&quot;")
     );
-    assert_eq!(
-        &c.call("GET", "/imapsim/dst", &[], "").await.body[..],
-        b"body"
-    );
+    assert_eq!(&c.get("/imapsim/dst").await.body[..], b"body");
     assert_eq!(fake.objects().len(), 2);
     assert_eq!(fake.stats().requests[&Op::CopyObject], 1);
 }
@@ -143,15 +133,9 @@ async fn copy_object_duplicates_the_source_under_a_new_key() {
 async fn copy_from_a_missing_source_is_no_such_key() {
     let (_fake, mut c) = s3().await;
     let r = c
-        .call(
-            "PUT",
-            "/imapsim/dst",
-            &[("x-amz-copy-source", "imapsim/none")],
-            "",
-        )
+        .put_with("/imapsim/dst", ("x-amz-copy-source", "imapsim/none"), "")
         .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.xml("Code").as_deref(), Some("NoSuchKey"));
+    r.assert_s3_error(StatusCode::NOT_FOUND, "NoSuchKey");
 }
 
 #[tokio::test]
@@ -168,7 +152,7 @@ async fn list_objects_v2_pages_with_continuation_tokens() {
         if let Some(t) = &token {
             path.push_str(&format!("&continuation-token={t}"));
         }
-        let r = c.call("GET", &path, &[], "").await;
+        let r = c.get(&path).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert!(r.text().contains("<ListBucketResult"));
         pages += 1;
@@ -203,42 +187,23 @@ async fn list_objects_v2_honours_start_after_delimiter_and_url_encoding() {
         )
         .await;
     }
-    let r = c
-        .call("GET", "/imapsim?list-type=2&start-after=a", &[], "")
-        .await;
+    let r = c.get("/imapsim?list-type=2&start-after=a").await;
     assert_eq!(r.xml_all("Key"), ["b/1", "b/2", "c d", "e"]);
-    let r = c
-        .call("GET", "/imapsim?list-type=2&delimiter=%2F", &[], "")
-        .await;
+    let r = c.get("/imapsim?list-type=2&delimiter=%2F").await;
     assert_eq!(r.xml_all("Key"), ["a", "c d", "e"]);
     assert_eq!(r.xml_all("Prefix"), ["", "b/"]);
     assert_eq!(r.xml("KeyCount").as_deref(), Some("4"));
-    let r = c
-        .call(
-            "GET",
-            "/imapsim?list-type=2&delimiter=%2F&max-keys=2",
-            &[],
-            "",
-        )
-        .await;
+    let r = c.get("/imapsim?list-type=2&delimiter=%2F&max-keys=2").await;
     assert_eq!(r.xml_all("Key"), ["a"]);
     let token = r.xml("NextContinuationToken").expect("truncated");
     let r = c
-        .call(
-            "GET",
-            &format!("/imapsim?list-type=2&delimiter=%2F&continuation-token={token}"),
-            &[],
-            "",
-        )
+        .get(&format!(
+            "/imapsim?list-type=2&delimiter=%2F&continuation-token={token}"
+        ))
         .await;
     assert_eq!(r.xml_all("Key"), ["c d", "e"]);
     let r = c
-        .call(
-            "GET",
-            "/imapsim?list-type=2&encoding-type=url&prefix=c",
-            &[],
-            "",
-        )
+        .get("/imapsim?list-type=2&encoding-type=url&prefix=c")
         .await;
     assert_eq!(r.xml_all("Key"), ["c%20d"]);
 }
@@ -247,21 +212,15 @@ async fn list_objects_v2_honours_start_after_delimiter_and_url_encoding() {
 async fn bad_continuation_token_is_invalid_argument() {
     let (_fake, mut c) = s3().await;
     let r = c
-        .call(
-            "GET",
-            "/imapsim?list-type=2&continuation-token=%21%21",
-            &[],
-            "",
-        )
+        .get("/imapsim?list-type=2&continuation-token=%21%21")
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.xml("Code").as_deref(), Some("InvalidArgument"));
+    r.assert_s3_error(StatusCode::BAD_REQUEST, "InvalidArgument");
 }
 
 #[tokio::test]
 async fn missing_key_is_404_no_such_key_in_s3_xml() {
     let (_fake, mut c) = s3().await;
-    let r = c.call("GET", "/imapsim/none", &[], "").await;
+    let r = c.get("/imapsim/none").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.header("content-type"), Some("application/xml"));
     assert!(r.text().starts_with("<?xml"));
@@ -274,16 +233,14 @@ async fn missing_key_is_404_no_such_key_in_s3_xml() {
 async fn other_bucket_is_404_no_such_bucket() {
     let (_fake, mut c) = s3().await;
     let r = c.call("PUT", "/other/k", &[], "x").await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    assert_eq!(r.xml("Code").as_deref(), Some("NoSuchBucket"));
+    r.assert_s3_error(StatusCode::NOT_FOUND, "NoSuchBucket");
 }
 
 #[tokio::test]
 async fn missing_authorization_is_403_access_denied() {
     let (fake, mut c) = s3().await;
-    let r = c.call_raw("PUT", "/imapsim/k", &[], "x").await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.xml("Code").as_deref(), Some("AccessDenied"));
+    let r = c.send(request("PUT", "/imapsim/k", &[], "x")).await;
+    r.assert_s3_error(StatusCode::FORBIDDEN, "AccessDenied");
     assert!(fake.objects().is_empty());
 }
 
@@ -292,10 +249,14 @@ async fn other_access_key_is_403_invalid_access_key_id() {
     let (fake, mut c) = s3().await;
     let auth = authorization("GKother", "s3");
     let r = c
-        .call_raw("PUT", "/imapsim/k", &[("authorization", &auth)], "x")
+        .send(request(
+            "PUT",
+            "/imapsim/k",
+            &[("authorization", &auth)],
+            "x",
+        ))
         .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(r.xml("Code").as_deref(), Some("InvalidAccessKeyId"));
+    r.assert_s3_error(StatusCode::FORBIDDEN, "InvalidAccessKeyId");
     assert!(fake.objects().is_empty());
     assert_eq!(fake.stats().rejected_requests, 1);
 }
@@ -344,8 +305,7 @@ async fn oversized_body_is_400_entity_too_large() {
     .expect("valid config");
     let mut c = Client::connect(&fake, Api::S3).await;
     let r = c.call("PUT", "/imapsim/big", &[], vec![7u8; 2048]).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.xml("Code").as_deref(), Some("EntityTooLarge"));
+    r.assert_s3_error(StatusCode::BAD_REQUEST, "EntityTooLarge");
     assert!(fake.objects().is_empty());
     let mut c = Client::connect(&fake, Api::S3).await;
     assert_eq!(
@@ -360,15 +320,13 @@ async fn oversized_body_is_400_entity_too_large() {
 async fn wrong_content_md5_is_bad_digest() {
     let (fake, mut c) = s3().await;
     let r = c
-        .call(
-            "PUT",
+        .put_with(
             "/imapsim/k",
-            &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")],
+            ("content-md5", "AAAAAAAAAAAAAAAAAAAAAA=="),
             "x",
         )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.xml("Code").as_deref(), Some("BadDigest"));
+    r.assert_s3_error(StatusCode::BAD_REQUEST, "BadDigest");
     assert!(fake.objects().is_empty());
 }
 
@@ -395,7 +353,7 @@ async fn loopback_serves_both_apis_on_real_tcp() {
     let r = k2v.call("PUT", "/imapsim/pk?sort_key=sk", &[], "v").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     // Each port speaks only its own API.
-    let r = k2v.call("GET", "/imapsim/k", &[], "").await;
+    let r = k2v.get("/imapsim/k").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(fake.objects().len(), 1);
     assert_eq!(fake.rows().len(), 1);

@@ -61,9 +61,7 @@ fn serves_s3_and_k2v_inside_a_turmoil_simulation() -> turmoil::Result {
         .await;
         k2v.call("PUT", "/imapsim/mbox?sort_key=watch", &[], "1")
             .await;
-        let r = k2v
-            .call("GET", "/imapsim/mbox?sort_key=watch", &[], "")
-            .await;
+        let r = k2v.get("/imapsim/mbox?sort_key=watch").await;
         let token = r
             .header("x-garage-causality-token")
             .expect("token")
@@ -71,15 +69,12 @@ fn serves_s3_and_k2v_inside_a_turmoil_simulation() -> turmoil::Result {
 
         let path = format!("/imapsim/mbox?sort_key=watch&causality_token={token}&timeout=2");
         let started = tokio::time::Instant::now();
-        assert_eq!(
-            poller.call("GET", &path, &[], "").await.status,
-            StatusCode::NOT_MODIFIED
-        );
+        assert_eq!(poller.get(&path).await.status, StatusCode::NOT_MODIFIED);
         assert!(started.elapsed() >= Duration::from_secs(2));
 
         let path = format!("/imapsim/mbox?sort_key=watch&causality_token={token}");
         let started = tokio::time::Instant::now();
-        let poll = tokio::spawn(async move { poller.call("GET", &path, &[], "").await });
+        let poll = tokio::spawn(async move { poller.get(&path).await });
         tokio::time::sleep(Duration::from_secs(10)).await;
         let ct = [("x-garage-causality-token", token.as_str())];
         k2v.call("PUT", "/imapsim/mbox?sort_key=watch", &ct, "2")

@@ -1,7 +1,7 @@
 //! The conformance gaps of issue #3, closed, as transcripts against the server on loopback: SEARCH
 //! BODY/TEXT on decoded text (transfer encodings, charsets), header keys on decoded encoded words,
 //! \Recent in exactly one session, and the MIME header of an empty part before a boundary.
-//! Dovecot 2.3 is the reference (tests/tests/dovecot_differential.rs compares against it live).
+//! Dovecot 2.3 is the reference (tests/tests/dovecot_differential/ compares against it live).
 
 mod common;
 

@@ -11,7 +11,7 @@ use imap_codec::CommandCodec;
 use server::config::Limits;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use traces::log::{CommandName, TraceCommand};
+use traces::trace::{CommandName, TraceCommand};
 
 async fn start() -> SocketAddr {
     common::start_with(Limits::default(), None, &[("alice", "alice-password")])
@@ -126,7 +126,7 @@ fn expected_status(name: CommandName) -> &'static str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_recorded_command_gets_the_status_a_mature_server_gives() {
     let addr = start().await;
-    let lines = traces::log::recorded();
+    let lines = traces::trace::recorded();
     assert_eq!(lines.len(), 240);
     let mut c = Client::connect(addr).await;
     assert!(c.run("LOGIN alice alice-password").await.contains("OK"));

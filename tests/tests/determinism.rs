@@ -3,11 +3,18 @@
 
 sim::simulation_binary!();
 
+use sim::figures::Report;
+
+/// `append_fetch` with seed `a`, then with seed `b`, with no other simulation in between.
+fn append_fetch_runs(a: u64, b: u64) -> (Report, Report) {
+    let _serial = tests::serial();
+    let first = tests::run_scenario("append_fetch", a);
+    (first, tests::run_scenario("append_fetch", b))
+}
+
 #[test]
 fn same_seed_gives_identical_figures_and_server_bytes() {
-    let _serial = tests::serial();
-    let first = tests::run_scenario("append_fetch", 11);
-    let second = tests::run_scenario("append_fetch", 11);
+    let (first, second) = append_fetch_runs(11, 11);
     tests::assert_clean(&first);
     assert_eq!(
         first.received_hash, second.received_hash,
@@ -25,9 +32,7 @@ fn same_seed_gives_identical_figures_and_server_bytes() {
 
 #[test]
 fn another_seed_changes_the_schedule() {
-    let _serial = tests::serial();
-    let a = tests::run_scenario("append_fetch", 11);
-    let b = tests::run_scenario("append_fetch", 12);
+    let (a, b) = append_fetch_runs(11, 12);
     tests::assert_clean(&b);
     assert!(
         a.received_hash != b.received_hash

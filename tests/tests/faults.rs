@@ -7,6 +7,7 @@
 sim::simulation_binary!();
 
 use sim::figures::Report;
+use Figure::{Above, AtLeast, Exactly};
 
 /// Runs `name` with `seed` and checks it: clean, no violation, faults injected.
 fn clean_run(name: &str, seed: u64) -> Report {
@@ -43,74 +44,95 @@ fn check(name: &str, seeds: &[u64]) -> Vec<Report> {
     reports
 }
 
-fn figure(report: &Report, name: &str) -> u64 {
-    report.figures.get(name).copied().unwrap_or(0)
+/// What a figure of a fault run must be.
+#[derive(Debug, Clone, Copy)]
+enum Figure {
+    Above(u64),
+    AtLeast(u64),
+    Exactly(u64),
+}
+
+impl Figure {
+    fn holds(self, value: u64) -> bool {
+        match self {
+            Figure::Above(n) => value > n,
+            Figure::AtLeast(n) => value >= n,
+            Figure::Exactly(n) => value == n,
+        }
+    }
+}
+
+/// The checked runs of one fault scenario, to assert figures on.
+struct Runs {
+    name: &'static str,
+    reports: Vec<Report>,
+}
+
+/// Runs `name` on `seeds` (see [`check`]).
+fn runs(name: &'static str, seeds: &[u64]) -> Runs {
+    Runs {
+        name,
+        reports: check(name, seeds),
+    }
+}
+
+impl Runs {
+    /// Asserts that `figure` of every run is as `want` says (a figure a report lacks counts as 0).
+    fn figure(self, figure: &str, want: Figure) -> Runs {
+        for report in &self.reports {
+            let value = report.figures.get(figure).copied().unwrap_or(0);
+            assert!(
+                want.holds(value),
+                "{} seed {}: {figure} is {value}, wanted {want:?}; figures {:?}",
+                self.name,
+                report.seed,
+                report.figures
+            );
+        }
+        self
+    }
 }
 
 #[test]
 fn trace_workload_under_storage_errors_gets_only_right_answers() {
-    for report in check("fault_storage", &[1, 2, 3]) {
-        assert!(
-            figure(&report, "faults_storage_errors") > 100,
-            "{:?}",
-            report.figures
-        );
-        assert!(figure(&report, "faults_delays") > 1_000);
+    let checked = runs("fault_storage", &[1, 2, 3])
+        .figure("faults_storage_errors", Above(100))
+        .figure("faults_delays", Above(1_000));
+    for report in checked.reports {
         assert!(report.commands > 2_000, "{} commands", report.commands);
     }
 }
 
 #[test]
 fn lost_responses_leave_no_duplicate_and_no_uid_gap() {
-    for report in check("fault_lost_response", &[1, 2, 3]) {
-        assert!(
-            figure(&report, "faults_lost_responses") > 50,
-            "{:?}",
-            report.figures
-        );
-    }
+    runs("fault_lost_response", &[1, 2, 3]).figure("faults_lost_responses", Above(50));
 }
 
 #[test]
 fn partitions_from_the_store_lose_nothing_acknowledged() {
-    for report in check("fault_partition", &[1, 2]) {
-        assert_eq!(
-            figure(&report, "faults_partitions"),
-            5,
-            "{:?}",
-            report.figures
-        );
-        assert_eq!(figure(&report, "faults_not_reached"), 0);
-    }
+    runs("fault_partition", &[1, 2])
+        .figure("faults_partitions", Exactly(5))
+        .figure("faults_not_reached", Exactly(0));
 }
 
 #[test]
 fn server_crashes_mid_append_lmtp_store_and_checkpoint_lose_nothing_acknowledged() {
-    for report in check("fault_crash", &[1, 2]) {
-        assert_eq!(figure(&report, "faults_crashes"), 5, "{:?}", report.figures);
-        assert_eq!(figure(&report, "crash_points_hit"), 5);
-        assert!(figure(&report, "checkpoints_stored") >= 1);
-    }
+    runs("fault_crash", &[1, 2])
+        .figure("faults_crashes", Exactly(5))
+        .figure("crash_points_hit", Exactly(5))
+        .figure("checkpoints_stored", AtLeast(1));
 }
 
 #[test]
 fn client_disconnects_leave_nothing_behind() {
-    for report in check("fault_disconnect", &[1, 2, 3]) {
-        assert_eq!(figure(&report, "disconnects"), 9, "{:?}", report.figures);
-    }
+    runs("fault_disconnect", &[1, 2, 3]).figure("disconnects", Exactly(9));
 }
 
 #[test]
 fn two_servers_on_one_store_converge_after_a_partition() {
-    for report in check("fault_two_servers", &[1, 2, 3]) {
-        assert_eq!(
-            figure(&report, "faults_partitions"),
-            1,
-            "{:?}",
-            report.figures
-        );
-        assert!(figure(&report, "imap2_peak_bytes") > 0);
-    }
+    runs("fault_two_servers", &[1, 2, 3])
+        .figure("faults_partitions", Exactly(1))
+        .figure("imap2_peak_bytes", Above(0));
 }
 
 // The seeds on which the fault scenarios found duplicates: COPY and MOVE committed their copies

@@ -11,17 +11,16 @@ use std::process::Output;
 use std::time::Duration;
 
 use server::config::Limits;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::process::Command;
+
+mod imap_client;
+
+use imap_client::{to_crlf, trailing_literal, Conn};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "alice-pw";
 /// Longest a client program may run before the test kills it and fails.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
-/// Longest one IMAP exchange of the test's own checking client may take.
-const IMAP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts fakes3 and one server with user alice on loopback, on ports the OS picks.
 async fn start_loopback() -> tests::loopback::Loopback {
@@ -130,22 +129,10 @@ const MAILDIR_FLAGS: [(char, &str); 4] = [
     ('S', "\\Seen"),
 ];
 
-/// The bytes a message must have once stored on the IMAP side, given its Maildir bytes: mbsync
-/// turns the Maildir's LF line ends into IMAP's CRLF (a conversion it always does), nothing else.
-fn as_crlf(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 32);
-    for (i, &b) in body.iter().enumerate() {
-        if b == b'\n' && (i == 0 || body[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
-}
-
-/// Reads every message of one Maildir folder (cur/ and new/), sorted.
-fn read_maildir(folder: &Path) -> Vec<Mail> {
-    let mut mails = Vec::new();
+/// Every message file of one Maildir folder (cur/ and new/), with its file name, listed before
+/// any is renamed.
+fn maildir_files(folder: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
     for sub in ["cur", "new"] {
         let dir = folder.join(sub);
         let entries =
@@ -157,19 +144,27 @@ fn read_maildir(folder: &Path) -> Vec<Mail> {
                 .expect("entries have names")
                 .to_string_lossy()
                 .into_owned();
-            let letters = name
-                .rsplit_once(":2,")
-                .map(|(_, l)| l.to_string())
-                .unwrap_or_default();
-            let flags = MAILDIR_FLAGS
-                .iter()
-                .filter(|(c, _)| letters.contains(*c))
-                .map(|(_, f)| f.to_string())
-                .collect();
-            let body =
-                std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-            mails.push(Mail { flags, body });
+            files.push((path, name));
         }
+    }
+    files
+}
+
+/// Reads every message of one Maildir folder (cur/ and new/), sorted.
+fn read_maildir(folder: &Path) -> Vec<Mail> {
+    let mut mails = Vec::new();
+    for (path, name) in maildir_files(folder) {
+        let letters = name
+            .rsplit_once(":2,")
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_default();
+        let flags = MAILDIR_FLAGS
+            .iter()
+            .filter(|(c, _)| letters.contains(*c))
+            .map(|(_, f)| f.to_string())
+            .collect();
+        let body = std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        mails.push(Mail { flags, body });
     }
     mails.sort();
     mails
@@ -196,32 +191,29 @@ fn write_maildir(folder: &Path, unique: &str, mail: &Mail) {
 /// The Maildir form of messages held by the server: mbsync turns IMAP's CRLF line ends into LF
 /// (and nothing else) when it writes a Maildir. `X-TUID:` lines are left out, see [`without_tuid`].
 fn maildir_form(mails: &[Mail]) -> Vec<Mail> {
-    let mut out: Vec<Mail> = mails
-        .iter()
-        .map(|mail| {
-            let mut body = Vec::with_capacity(mail.body.len());
-            for (i, &b) in mail.body.iter().enumerate() {
-                if !(b == b'\r' && mail.body.get(i + 1) == Some(&b'\n')) {
-                    body.push(b);
-                }
+    with_bodies(mails, |body| {
+        let mut lf = Vec::with_capacity(body.len());
+        for (i, &b) in body.iter().enumerate() {
+            if !(b == b'\r' && body.get(i + 1) == Some(&b'\n')) {
+                lf.push(b);
             }
-            Mail {
-                flags: mail.flags.clone(),
-                body: without_tuid(&body),
-            }
-        })
-        .collect();
-    out.sort();
-    out
+        }
+        without_tuid(&lf)
+    })
 }
 
 /// Messages with their `X-TUID:` lines left out, sorted, for comparing.
 fn without_tuids(mails: &[Mail]) -> Vec<Mail> {
+    with_bodies(mails, without_tuid)
+}
+
+/// `mails` with each body rewritten by `rewrite`, flags kept, sorted.
+fn with_bodies(mails: &[Mail], rewrite: impl Fn(&[u8]) -> Vec<u8>) -> Vec<Mail> {
     let mut out: Vec<Mail> = mails
         .iter()
         .map(|m| Mail {
             flags: m.flags.clone(),
-            body: without_tuid(&m.body),
+            body: rewrite(&m.body),
         })
         .collect();
     out.sort();
@@ -284,9 +276,7 @@ fn local_messages(folder: &str, count: usize) -> Vec<Mail> {
 
 /// The test's own IMAP client, to look at what mbsync left on the server and to change it.
 struct Imap {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
-    next_tag: u32,
+    conn: Conn,
 }
 
 /// One untagged response: its text with each literal cut out, and the literals.
@@ -295,89 +285,57 @@ struct Untagged {
     literals: Vec<Vec<u8>>,
 }
 
+impl Untagged {
+    /// `response` (literals inline, as [`Conn::run`] gives it) with its literals cut out.
+    fn split(response: &[u8]) -> Untagged {
+        let mut out = Untagged {
+            text: String::new(),
+            literals: Vec::new(),
+        };
+        let mut rest = response;
+        loop {
+            let end = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(rest.len(), |i| i + 1);
+            let (line, tail) = rest.split_at(end);
+            out.text
+                .push_str(String::from_utf8_lossy(line).trim_end_matches("\r\n"));
+            // A line that ends in {n} is followed by n bytes of literal, then the rest.
+            let Some(n) = trailing_literal(line) else {
+                return out;
+            };
+            let (literal, after) = tail.split_at(n);
+            out.literals.push(literal.to_vec());
+            rest = after;
+        }
+    }
+}
+
 impl Imap {
     async fn login(addr: SocketAddr) -> Imap {
-        let (r, w) = TcpStream::connect(addr)
-            .await
-            .expect("connect to the IMAP server")
-            .into_split();
         let mut imap = Imap {
-            reader: BufReader::new(r),
-            writer: w,
-            next_tag: 0,
+            conn: Conn::connect("the server", addr).await,
         };
-        let greeting = imap.line().await;
-        assert!(
-            greeting.starts_with(b"* OK"),
-            "greeting: {}",
-            String::from_utf8_lossy(&greeting)
-        );
         imap.ok(&format!("LOGIN {USER} {PASSWORD}")).await;
         imap
-    }
-
-    async fn line(&mut self) -> Vec<u8> {
-        let mut line = Vec::new();
-        let read =
-            tokio::time::timeout(IMAP_TIMEOUT, self.reader.read_until(b'\n', &mut line)).await;
-        let n = read
-            .expect("the server answers in time")
-            .expect("read from the server");
-        assert!(n > 0, "the server closed the connection");
-        line
     }
 
     /// Sends `command` (with `literal` appended as a LITERAL+ literal) and returns its untagged
     /// responses, failing the test unless it completes with OK.
     async fn exchange(&mut self, command: &str, literal: Option<&[u8]>) -> Vec<Untagged> {
-        self.next_tag += 1;
-        let tag = format!("t{}", self.next_tag);
-        let mut request = format!("{tag} {command}").into_bytes();
+        let mut request = command.as_bytes().to_vec();
         if let Some(literal) = literal {
             request.extend_from_slice(format!(" {{{}+}}\r\n", literal.len()).as_bytes());
             request.extend_from_slice(literal);
         }
-        request.extend_from_slice(b"\r\n");
-        self.writer
-            .write_all(&request)
-            .await
-            .expect("write to the server");
-        let mut responses = Vec::new();
-        loop {
-            let mut line = self.line().await;
-            if line.starts_with(format!("{tag} ").as_bytes()) {
-                let status = String::from_utf8_lossy(&line).into_owned();
-                assert!(
-                    status.starts_with(&format!("{tag} OK")),
-                    "{command}: {status}"
-                );
-                return responses;
-            }
-            let mut response = Untagged {
-                text: String::new(),
-                literals: Vec::new(),
-            };
-            // A line that ends in {n} is followed by n bytes of literal, then the rest of the response.
-            loop {
-                let text = String::from_utf8_lossy(&line)
-                    .trim_end_matches("\r\n")
-                    .to_string();
-                let literal_len = text
-                    .strip_suffix('}')
-                    .and_then(|t| t.rsplit_once('{'))
-                    .and_then(|(_, n)| n.parse::<usize>().ok());
-                response.text.push_str(&text);
-                let Some(n) = literal_len else { break };
-                let mut literal = vec![0; n];
-                tokio::time::timeout(IMAP_TIMEOUT, self.reader.read_exact(&mut literal))
-                    .await
-                    .expect("the server sends the literal in time")
-                    .expect("read a literal");
-                response.literals.push(literal);
-                line = self.line().await;
-            }
-            responses.push(response);
-        }
+        let reply = self.conn.run(&request).await;
+        assert!(
+            reply.tagged.split(' ').nth(1) == Some("OK"),
+            "{command}: {}",
+            reply.tagged
+        );
+        reply.untagged.iter().map(|r| Untagged::split(r)).collect()
     }
 
     async fn ok(&mut self, command: &str) -> Vec<Untagged> {
@@ -510,27 +468,19 @@ async fn assert_in_sync(imap: &mut Imap, mbsync: &Mbsync, folder: &str, when: &s
 
 /// Adds the Maildir flag `letter` to every message of a folder, by renaming (into cur/).
 fn add_maildir_flag(folder: &Path, letter: char) {
-    for sub in ["cur", "new"] {
-        for entry in std::fs::read_dir(folder.join(sub)).expect("read a Maildir folder") {
-            let path = entry.expect("read a Maildir entry").path();
-            let name = path
-                .file_name()
-                .expect("entries have names")
-                .to_string_lossy()
-                .into_owned();
-            let (base, letters) = name.rsplit_once(":2,").unwrap_or((&name, ""));
-            let mut letters: Vec<char> = letters
-                .chars()
-                .filter(|&c| c != letter)
-                .chain([letter])
-                .collect();
-            letters.sort_unstable();
-            let renamed = folder.join("cur").join(format!(
-                "{base}:2,{}",
-                letters.into_iter().collect::<String>()
-            ));
-            std::fs::rename(&path, &renamed).expect("set a Maildir flag by renaming");
-        }
+    for (path, name) in maildir_files(folder) {
+        let (base, letters) = name.rsplit_once(":2,").unwrap_or((&name, ""));
+        let mut letters: Vec<char> = letters
+            .chars()
+            .filter(|&c| c != letter)
+            .chain([letter])
+            .collect();
+        letters.sort_unstable();
+        let renamed = folder.join("cur").join(format!(
+            "{base}:2,{}",
+            letters.into_iter().collect::<String>()
+        ));
+        std::fs::rename(&path, &renamed).expect("set a Maildir flag by renaming");
     }
 }
 
@@ -563,14 +513,8 @@ async fn mbsync_round_trips_a_maildir_without_losing_a_byte_or_a_flag() {
     let mut imap = Imap::login(server.imap).await;
     for folder in folders {
         let on_server = without_tuids(&imap.mailbox(folder).await);
-        let mut expected: Vec<Mail> = local[folder]
-            .iter()
-            .map(|m| Mail {
-                flags: m.flags.clone(),
-                body: as_crlf(&m.body),
-            })
-            .collect();
-        expected.sort();
+        // mbsync turns the Maildir's LF line ends into IMAP's CRLF (always), nothing else.
+        let expected = with_bodies(&local[folder], to_crlf);
         assert_eq!(
             on_server.len(),
             expected.len(),
@@ -588,11 +532,11 @@ async fn mbsync_round_trips_a_maildir_without_losing_a_byte_or_a_flag() {
     for mail in &news {
         imap.exchange(
             &format!("APPEND INBOX ({})", mail.flags.join(" ")),
-            Some(&as_crlf(&mail.body)),
+            Some(&to_crlf(&mail.body)),
         )
         .await;
     }
-    imap.exchange("APPEND Projects (\\Flagged)", Some(&as_crlf(&news[0].body)))
+    imap.exchange("APPEND Projects (\\Flagged)", Some(&to_crlf(&news[0].body)))
         .await;
     imap.ok("SELECT INBOX").await;
     imap.ok("STORE 1 +FLAGS (\\Seen \\Flagged)").await;

@@ -2,11 +2,11 @@
 //! and the seeded session-structured workload built from them.
 
 pub mod dataset;
-pub mod log;
 mod mime_gen;
 mod notation;
+pub mod trace;
 pub mod workload;
 
 pub use dataset::{Email, Shape};
-pub use log::{CommandName, Redacted, SeededRedacted, TraceCommand, TraceLine};
+pub use trace::{CommandName, Redacted, SeededRedacted, TraceCommand, TraceLine};
 pub use workload::{Workload, WorkloadConfig};

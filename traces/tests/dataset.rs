@@ -184,24 +184,10 @@ fn every_recorded_email_has_its_exact_size_and_parses_to_its_shape() {
 #[test]
 fn personal_sample_has_exact_sizes_and_parses() {
     let sizes = dataset::personal_sizes();
-    let max = sizes
-        .iter()
-        .copied()
-        .enumerate()
-        .max_by_key(|&(_, s)| s)
-        .expect("not empty");
-    let min = sizes
-        .iter()
-        .copied()
-        .enumerate()
-        .min_by_key(|&(_, s)| s)
-        .expect("not empty");
-    let sample = sizes
-        .iter()
-        .copied()
-        .enumerate()
-        .step_by(23)
-        .chain([max, min]);
+    let indexed = || sizes.iter().copied().enumerate();
+    let max = indexed().max_by_key(|&(_, s)| s).expect("not empty");
+    let min = indexed().min_by_key(|&(_, s)| s).expect("not empty");
+    let sample = indexed().step_by(23).chain([max, min]);
     for (i, size) in sample {
         let e = dataset::email(7, i, size);
         assert_eq!(e.bytes.len() as u64, size);

@@ -9,7 +9,7 @@ use imap_codec::decode::Decoder as _;
 use imap_codec::encode::Encoder as _;
 use imap_codec::CommandCodec;
 use imap_types::command::{CommandBody, FetchModifier};
-use traces::log::{self, Aggregation, CommandName, TraceCommand};
+use traces::trace::{self, Aggregation, CommandName, TraceCommand};
 use traces::workload::model::mailbox_name;
 use traces::workload::{
     recorded_counts, CheckError, Expect, ModelError, ReadErrorKind, SetupStep, StepCommand,
@@ -26,7 +26,7 @@ fn names(s: &traces::workload::Session) -> Vec<CommandName> {
 
 #[test]
 fn counts_equal_the_summary_raw_rows_4619_commands_244_logins_169_logouts() {
-    let raw: BTreeMap<CommandName, usize> = log::summary()
+    let raw: BTreeMap<CommandName, usize> = trace::summary()
         .into_iter()
         .filter(|r| r.aggregation == Aggregation::Raw)
         .map(|r| (r.command, r.count as usize))
@@ -537,7 +537,7 @@ fn impossible_configurations_are_errors_by_kind() {
 #[cfg(feature = "proptest")]
 mod strategy {
     use proptest::prelude::*;
-    use proptest::test_runner::{Config, TestError, TestRunner};
+    use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
     use traces::workload::{session_strategy, Session, Workload, WorkloadConfig};
     use traces::CommandName;
 
@@ -547,15 +547,23 @@ mod strategy {
         w.check().map(drop).map_err(|e| e.to_string())
     }
 
-    #[test]
-    fn drawn_sessions_are_valid_for_the_model() {
+    /// Runs `property` on sessions of up to 40 commands drawn from the default configuration.
+    fn run_on_sessions(
+        config: Config,
+        property: impl Fn(Session) -> Result<(), TestCaseError>,
+    ) -> Result<(), TestError<Session>> {
         let strategy =
             session_strategy(&WorkloadConfig::default(), 40).expect("the default configuration");
-        let mut runner = TestRunner::new(Config {
+        TestRunner::new(config).run(&strategy, property)
+    }
+
+    #[test]
+    fn drawn_sessions_are_valid_for_the_model() {
+        let config = Config {
             cases: 64,
             ..Config::default()
-        });
-        let result = runner.run(&strategy, |s| {
+        };
+        let result = run_on_sessions(config, |s| {
             prop_assert_eq!(s.commands[0].name, CommandName::Login);
             prop_assert!(s.commands.len() <= 2 * 40 + 2);
             let r = replay(s);
@@ -567,15 +575,13 @@ mod strategy {
 
     #[test]
     fn a_failing_property_shrinks_to_a_minimal_session() {
-        let strategy =
-            session_strategy(&WorkloadConfig::default(), 40).expect("the default configuration");
-        let mut runner = TestRunner::new(Config {
+        let config = Config {
             cases: 256,
             failure_persistence: None,
             ..Config::default()
-        });
+        };
         // "No session stores flags" fails; the minimal counterexample is LOGIN, SELECT, STORE.
-        let result = runner.run(&strategy, |s| {
+        let result = run_on_sessions(config, |s| {
             prop_assert!(!s.commands.iter().any(|c| c.name == CommandName::Store));
             Ok(())
         });

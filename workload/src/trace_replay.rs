@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use imap_proto::{AttributeValue, Response, Status, StatusAttribute};
-use traces::log::{CommandName, TraceCommand};
+use traces::trace::{CommandName, TraceCommand};
 use traces::workload::{Expect, Model, SetupStep, Step, StepCommand, Workload, WorkloadConfig};
 
 use crate::client::{latency_histogram, quantile_us, ClientError};

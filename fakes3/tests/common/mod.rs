@@ -59,6 +59,18 @@ impl Reply {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 
+    /// Asserts an S3 error answer: `status`, and `code` in its XML.
+    pub fn assert_s3_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.xml("Code").as_deref(), Some(code), "{}", self.text());
+    }
+
+    /// Asserts a K2V error answer: `status`, and `code` in its JSON.
+    pub fn assert_k2v_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(self.json()["code"], code, "{}", self.text());
+    }
+
     /// The text between the first `<tag>` and `</tag>`.
     pub fn xml(&self, tag: &str) -> Option<String> {
         let text = self.text();
@@ -82,6 +94,25 @@ impl Reply {
         }
         out
     }
+}
+
+/// A request with exactly these headers (plus Host).
+pub fn request(
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Request<Full<Bytes>> {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "fakes3");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(Full::new(body.into()))
+        .expect("test request is well formed")
 }
 
 impl Client {
@@ -124,27 +155,48 @@ impl Client {
         let auth = authorization(&key_id(), self.service);
         let mut all = vec![("authorization", auth.as_str())];
         all.extend_from_slice(headers);
-        self.call_raw(method, path, &all, body).await
+        self.send(request(method, path, &all, body)).await
     }
 
-    /// Sends a request with exactly these headers (plus Host).
-    pub async fn call_raw(
+    /// A GET with no body.
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.call("GET", path, &[], "").await
+    }
+
+    /// A GET whose `Accept` header is `accept`.
+    pub async fn get_accepting(&mut self, path: &str, accept: &str) -> Reply {
+        self.call("GET", path, &[("accept", accept)], "").await
+    }
+
+    /// A POST of `body`.
+    pub async fn post(&mut self, path: &str, body: impl Into<Bytes>) -> Reply {
+        self.call("POST", path, &[], body).await
+    }
+
+    /// A PUT of `body` with one more header.
+    pub async fn put_with(
+        &mut self,
+        path: &str,
+        header: (&str, &str),
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        self.call("PUT", path, &[header], body).await
+    }
+
+    /// A request carrying the K2V causality token `token`.
+    pub async fn with_token(
         &mut self,
         method: &str,
         path: &str,
-        headers: &[(&str, &str)],
+        token: &str,
         body: impl Into<Bytes>,
     ) -> Reply {
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "fakes3");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let request = builder
-            .body(Full::new(body.into()))
-            .expect("test request is well formed");
+        let headers = [("x-garage-causality-token", token)];
+        self.call(method, path, &headers, body).await
+    }
+
+    /// Sends `request` as it is.
+    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Reply {
         self.sender.ready().await.expect("connection is ready");
         let response = self
             .sender

@@ -20,8 +20,8 @@ use imap_types::mailbox::Mailbox;
 use imap_types::search::SearchKey;
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
-use super::{EmailRef, Expect, SetupStep, Step, StepCommand};
-use crate::log::{CommandName, TraceCommand};
+use super::steps::{EmailRef, Expect, SetupStep, Step, StepCommand};
+use crate::trace::{CommandName, TraceCommand};
 
 /// One message of a modelled mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

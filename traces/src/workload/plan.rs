@@ -10,10 +10,11 @@ use rand::seq::SliceRandom as _;
 use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 
-use super::rewrite::{visit_phase, VariantPool};
-use super::{EmailRef, SetupStep, WorkloadConfig, WorkloadError};
+use super::config::{WorkloadConfig, WorkloadError};
+use super::steps::{EmailRef, SetupStep};
+use super::variants::{visit_phase, VariantPool};
 use crate::dataset;
-use crate::log::CommandName;
+use crate::trace::CommandName;
 
 /// A command of a plan: its name and which recorded variant (index into the pool's variants of
 /// that name).

@@ -1,148 +1,30 @@
-//! The variant pool (the recorded log's distinct commands, by name) and the rewriting of a
-//! variant into a concrete command for the state at that point: mailbox names become the user's
-//! mailboxes (in the variant's own quoting), sequence sets keep their shape but name messages that
-//! exist, CHANGEDSINCE is the modseq the client last synced, and the step expects the answer the
-//! [`Model`] predicts.
+//! The rewriting of a variant into a concrete command for the state at that point: mailbox names
+//! become the user's mailboxes (in the variant's own quoting), sequence sets keep their shape but
+//! name messages that exist, CHANGEDSINCE is the modseq the client last synced, and the step
+//! expects the answer the [`Model`] predicts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::NonZeroU64;
 
 use imap_types::command::{Command, CommandBody, FetchModifier};
-use imap_types::core::{AString, AtomExt, IString, Quoted, Tag, Vec1};
-use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
+use imap_types::core::{AString, IString, Quoted, Tag, Vec1};
 use imap_types::flag::{Flag, StoreType};
-use imap_types::mailbox::{ListMailbox, Mailbox, MailboxOther};
+use imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_types::search::SearchKey;
 use imap_types::secret::Secret;
-use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use imap_types::sequence::SequenceSet;
 use rand::seq::SliceRandom as _;
 use rand::Rng as _;
 use rand_chacha::ChaCha8Rng;
 
+use super::config::{WorkloadConfig, WorkloadError};
 use super::model::{self, mailbox_name, MailboxState, Model, ModelError, SessionState};
 use super::plan::{self, Planned, SessionPlan};
-use super::{
-    AppendStep, EmailRef, Session, SetupStep, Step, StepCommand, User, WorkloadConfig,
-    WorkloadError,
-};
-use crate::log::{self, CommandName, TraceCommand, TraceLine};
-
-/// The recorded log's distinct commands, by name, in log order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct VariantPool {
-    by_name: BTreeMap<CommandName, Vec<TraceLine>>,
-}
-
-impl VariantPool {
-    /// The embedded log's 240 lines.
-    pub fn recorded() -> Self {
-        let mut by_name: BTreeMap<CommandName, Vec<TraceLine>> = BTreeMap::new();
-        for line in log::recorded() {
-            by_name.entry(line.name).or_default().push(line);
-        }
-        Self { by_name }
-    }
-
-    /// The variants of `name` (none for names the log does not hold).
-    pub fn variants(&self, name: CommandName) -> &[TraceLine] {
-        self.by_name.get(&name).map_or(&[], Vec::as_slice)
-    }
-}
-
-/// Where a selected-state variant goes in a visit: flag/CHANGEDSINCE sync first, then SEARCH,
-/// header fetches, body fetches, STORE, MOVE, EXPUNGE, and NOOP/CHECK/IDLE last.
-pub(crate) fn visit_phase(line: &TraceLine) -> u8 {
-    let TraceCommand::Codec(c) = &line.command else {
-        return 60;
-    };
-    match &c.body {
-        CommandBody::Fetch {
-            macro_or_item_names,
-            modifiers,
-            ..
-        } => {
-            if modifiers
-                .iter()
-                .any(|m| matches!(m, FetchModifier::ChangedSince(_)))
-            {
-                return 0;
-            }
-            let MacroOrMessageDataItemNames::MessageDataItemNames(items) = macro_or_item_names
-            else {
-                return 20;
-            };
-            let sync = items.iter().all(|i| {
-                matches!(
-                    i,
-                    MessageDataItemName::Uid
-                        | MessageDataItemName::Flags
-                        | MessageDataItemName::ModSeq
-                )
-            });
-            let body = items.iter().any(|i| match i {
-                MessageDataItemName::BodyExt { section, .. } => matches!(
-                    section,
-                    None | Some(Section::Text(_) | Section::Part(_) | Section::Mime(_))
-                ),
-                MessageDataItemName::Rfc822
-                | MessageDataItemName::Rfc822Text
-                | MessageDataItemName::Binary { .. } => true,
-                _ => false,
-            });
-            if sync {
-                0
-            } else if body {
-                30
-            } else {
-                20
-            }
-        }
-        CommandBody::Search { .. } => 10,
-        CommandBody::Store { .. } => 40,
-        CommandBody::Move { .. } => 50,
-        CommandBody::Expunge | CommandBody::ExpungeUid { .. } => 55,
-        _ => 60,
-    }
-}
-
-/// How a variant writes a mailbox name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Style {
-    Atom,
-    Quoted,
-}
-
-fn style_of(mailbox: &Mailbox<'_>) -> Style {
-    match mailbox {
-        Mailbox::Other(o) if matches!(o.inner(), AString::String(_)) => Style::Quoted,
-        _ => Style::Atom,
-    }
-}
-
-fn is_inbox(mailbox: &Mailbox<'_>) -> bool {
-    mailbox_name(mailbox) == "INBOX"
-}
-
-fn astring(s: &str, style: Style) -> Option<AString<'static>> {
-    if style == Style::Atom {
-        if let Ok(a) = AtomExt::try_from(s.to_owned()) {
-            return Some(AString::Atom(a));
-        }
-    }
-    Quoted::try_from(s.to_owned())
-        .ok()
-        .map(|q| AString::String(IString::Quoted(q)))
-}
-
-/// `name` written in `style` (`INBOX` as the INBOX atom).
-fn in_style(name: &str, style: Style) -> Option<Mailbox<'static>> {
-    if name.eq_ignore_ascii_case("INBOX") {
-        return Some(Mailbox::Inbox);
-    }
-    MailboxOther::try_from(astring(name, style)?)
-        .ok()
-        .map(Mailbox::Other)
-}
+use super::quoting::{astring, in_style, is_inbox, style_of, Style};
+use super::remap::{ids, remap, set_at};
+use super::steps::{AppendStep, EmailRef, Expect, Session, SetupStep, Step, StepCommand, User};
+use super::variants::VariantPool;
+use crate::trace::{open_command, CommandName, TraceCommand};
 
 /// Names of mailboxes the recorded clients asked for that the generated users do not have (Junk is
 /// not one: the server gives every user the special-use mailboxes, Junk included).
@@ -316,7 +198,7 @@ impl<'p> Realiser<'p> {
         let mut step = Step {
             name: p.name,
             command,
-            expect: super::Expect::Ok,
+            expect: Expect::Ok,
         };
         step.expect = self.model.apply(st, &step)?;
         Ok(Some(step))
@@ -331,6 +213,21 @@ impl<'p> Realiser<'p> {
             .mailboxes
             .get_key_value(&sel.mailbox)?;
         Some((name.as_str(), mbox))
+    }
+
+    /// The selected mailbox (name and state), the numbers that name its messages (UIDs if `uid`)
+    /// and `set` remapped over them.
+    fn selected_set<'a>(
+        &'a self,
+        st: &SessionState,
+        set: &SequenceSet,
+        uid: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<(&'a str, &'a MailboxState, Vec<u32>, SequenceSet)> {
+        let (name, mbox) = self.selected(st)?;
+        let ids = ids(mbox, uid);
+        let set = remap(set, &ids, rng)?;
+        Some((name, mbox, ids, set))
     }
 
     fn existing(&self, user: usize) -> Vec<String> {
@@ -407,18 +304,7 @@ impl<'p> Realiser<'p> {
             } => {
                 let target = self.open_target(user, mailbox, hint, rng)?;
                 let mailbox = in_style(&target, style_of(mailbox))?;
-                let parameters = parameters.clone();
-                if matches!(body, CommandBody::Select { .. }) {
-                    CommandBody::Select {
-                        mailbox,
-                        parameters,
-                    }
-                } else {
-                    CommandBody::Examine {
-                        mailbox,
-                        parameters,
-                    }
-                }
+                open_command(name, mailbox, parameters.clone())
             }
             CommandBody::Subscribe { mailbox } => {
                 let existing = self.existing(user);
@@ -532,9 +418,8 @@ impl<'p> Realiser<'p> {
                 uid,
                 modifiers,
             } => {
-                let (mname, mbox) = self.selected(st)?;
-                let ids = ids(mbox, *uid);
-                let sequence_set = remap(sequence_set, &ids, rng)?;
+                let (mname, mbox, _, sequence_set) =
+                    self.selected_set(st, sequence_set, *uid, rng)?;
                 let key = (user, mname.to_owned());
                 let highest = mbox.highest_modseq;
                 let mut synced = false;
@@ -593,9 +478,7 @@ impl<'p> Realiser<'p> {
                 uid,
                 modifiers,
             } => {
-                let (_, mbox) = self.selected(st)?;
-                let ids = ids(mbox, *uid);
-                let mut set = remap(sequence_set, &ids, rng)?;
+                let (_, mbox, ids, mut set) = self.selected_set(st, sequence_set, *uid, rng)?;
                 // Spare one message from \Deleted, so an EXPUNGE or CLOSE leaves the mailbox
                 // with messages for later visits.
                 if *kind != StoreType::Remove && flags.contains(&Flag::Deleted) {
@@ -605,12 +488,7 @@ impl<'p> Realiser<'p> {
                         .collect();
                     if alive.len() >= 2 && alive.iter().all(|i| targets.contains(i)) {
                         let spare = *alive.last().expect("at least two");
-                        let kept: Vec<u32> = targets
-                            .iter()
-                            .filter(|&&i| i != spare)
-                            .map(|&i| ids[i])
-                            .collect();
-                        set = set_of(&kept)?;
+                        set = set_at(&ids, targets.iter().copied().filter(|&i| i != spare))?;
                     }
                 }
                 CommandBody::Store {
@@ -627,18 +505,11 @@ impl<'p> Realiser<'p> {
                 mailbox,
                 uid,
             } => {
-                let (mname, mbox) = self.selected(st)?;
-                let ids = ids(mbox, *uid);
-                let mut set = remap(sequence_set, &ids, rng)?;
+                let (mname, mbox, ids, mut set) = self.selected_set(st, sequence_set, *uid, rng)?;
                 // Leave a message behind, so later commands of the visit still name some.
                 let targets = model::resolve(name, mbox, &set, *uid).ok()?;
                 if targets.len() >= ids.len() && ids.len() >= 2 {
-                    let kept: Vec<u32> = targets
-                        .iter()
-                        .take(ids.len() - 1)
-                        .map(|&i| ids[i])
-                        .collect();
-                    set = set_of(&kept)?;
+                    set = set_at(&ids, targets.iter().copied().take(ids.len() - 1))?;
                 }
                 let m = mailbox_name(mailbox);
                 let others: Vec<String> = self
@@ -763,136 +634,4 @@ enum Rewritten {
         date: Option<imap_types::datetime::DateTime>,
         email: EmailRef,
     },
-}
-
-/// The numbers that name the messages of `mbox`, ascending: sequence numbers or UIDs.
-fn ids(mbox: &MailboxState, uid: bool) -> Vec<u32> {
-    if uid {
-        mbox.uids()
-    } else {
-        (1..=mbox.messages.len() as u32).collect()
-    }
-}
-
-/// The set of `values` (not empty), normalized.
-fn set_of(values: &[u32]) -> Option<SequenceSet> {
-    let seqs = values
-        .iter()
-        .map(|&v| NonZeroU32::new(v).map(|v| Sequence::Single(SeqOrUid::Value(v))))
-        .collect::<Option<Vec<_>>>()?;
-    let mut set = SequenceSet(Vec1::try_from(seqs).ok()?);
-    set.normalize();
-    Some(set)
-}
-
-/// `set`'s shape over the messages named by `ids` (ascending, not empty). If the recorded
-/// numbers all fit, they name the messages at those positions. Otherwise each element moves by a
-/// seeded offset, modulo the count: a single stays a single, a range keeps its width (up to the
-/// mailbox's size), and `N:*` ("what is new since N") starts among the last five messages. `*`
-/// stays `*`. `None` for an empty mailbox.
-fn remap(set: &SequenceSet, ids: &[u32], rng: &mut ChaCha8Rng) -> Option<SequenceSet> {
-    let n = ids.len();
-    if n == 0 {
-        return None;
-    }
-    let value = |v: &SeqOrUid| match v {
-        SeqOrUid::Value(v) => Some(v.get() as usize),
-        SeqOrUid::Asterisk => None,
-    };
-    let max = set
-        .0
-        .as_ref()
-        .iter()
-        .flat_map(|s| match s {
-            Sequence::Single(a) => [value(a), None],
-            Sequence::Range(a, b) => [value(a), value(b)],
-        })
-        .flatten()
-        .max()
-        .unwrap_or(0);
-    let fits = max <= n;
-    let shift = if fits { 0 } else { rng.gen_range(0..n) };
-    let at = |p: usize| NonZeroU32::new(ids[p]).map(SeqOrUid::Value);
-    let mut seqs = Vec::with_capacity(set.0.as_ref().len());
-    for s in set.0.as_ref() {
-        seqs.push(match (s, fits) {
-            (Sequence::Single(SeqOrUid::Asterisk), _) => Sequence::Single(SeqOrUid::Asterisk),
-            (Sequence::Single(SeqOrUid::Value(v)), _) => {
-                Sequence::Single(at((v.get() as usize - 1 + shift) % n)?)
-            }
-            (Sequence::Range(a, b), true) => {
-                let map = |x: &SeqOrUid| match value(x) {
-                    Some(v) => at(v - 1),
-                    None => Some(SeqOrUid::Asterisk),
-                };
-                Sequence::Range(map(a)?, map(b)?)
-            }
-            (Sequence::Range(a, b), false) => match (value(a), value(b)) {
-                (Some(a), Some(b)) => {
-                    let width = a.abs_diff(b).min(n - 1);
-                    let p = ((a.min(b) - 1 + shift) % n).min(n - 1 - width);
-                    Sequence::Range(at(p)?, at(p + width)?)
-                }
-                (Some(_), None) | (None, Some(_)) => {
-                    let p = n - 1 - rng.gen_range(0..n.min(5));
-                    Sequence::Range(at(p)?, SeqOrUid::Asterisk)
-                }
-                (None, None) => Sequence::Range(SeqOrUid::Asterisk, SeqOrUid::Asterisk),
-            },
-        });
-    }
-    let mut out = SequenceSet(Vec1::try_from(seqs).ok()?);
-    out.normalize();
-    Some(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use rand::SeedableRng as _;
-
-    use super::*;
-
-    fn set(s: &str) -> SequenceSet {
-        s.try_into().expect("a valid sequence set")
-    }
-
-    #[test]
-    fn remap_keeps_numbers_that_fit_and_the_shape_of_those_that_do_not() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let ids = [3, 5, 8, 9, 12, 13];
-        assert_eq!(remap(&set("1:*"), &ids, &mut rng), Some(set("3:*")));
-        assert_eq!(remap(&set("2,4:5"), &ids, &mut rng), Some(set("5,9:12")));
-        for _ in 0..50 {
-            let r = remap(&set("60:62"), &ids, &mut rng).expect("a non-empty mailbox");
-            let [Sequence::Range(SeqOrUid::Value(a), SeqOrUid::Value(b))] = r.0.as_ref() else {
-                panic!("a range stays a range: {r:?}");
-            };
-            let (pa, pb) = (
-                ids.iter()
-                    .position(|&i| i == a.get())
-                    .expect("an existing UID"),
-                ids.iter()
-                    .position(|&i| i == b.get())
-                    .expect("an existing UID"),
-            );
-            assert_eq!(pb - pa, 2, "the width is kept");
-            let r = remap(&set("86:*"), &ids, &mut rng).expect("a non-empty mailbox");
-            let [Sequence::Range(SeqOrUid::Value(a), SeqOrUid::Asterisk)] = r.0.as_ref() else {
-                panic!("N:* stays N:*: {r:?}");
-            };
-            assert!(a.get() >= 5, "among the last five");
-        }
-        assert_eq!(remap(&set("1"), &[], &mut rng), None);
-    }
-
-    #[test]
-    fn mailbox_names_keep_the_variants_quoting() {
-        assert_eq!(in_style("INBOX", Style::Quoted), Some(Mailbox::Inbox));
-        let atom = in_style("Sent", Style::Atom).expect("valid");
-        assert!(matches!(&atom, Mailbox::Other(o) if matches!(o.inner(), AString::Atom(_))));
-        let quoted = in_style("Sent", Style::Quoted).expect("valid");
-        assert_eq!(style_of(&quoted), Style::Quoted);
-        let spaced = in_style("My Folder", Style::Atom).expect("quoted instead");
-        assert_eq!(style_of(&spaced), Style::Quoted);
-    }
 }

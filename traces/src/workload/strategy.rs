@@ -7,11 +7,13 @@ use proptest::prelude::*;
 use rand::SeedableRng as _;
 use rand_chacha::ChaCha8Rng;
 
+use super::config::{WorkloadConfig, WorkloadError};
 use super::model::SessionState;
 use super::plan::{names_messages, Planned};
-use super::rewrite::{OpenHint, Realiser, SessionRun, VariantPool};
-use super::{Session, SetupStep, Step, User, Workload, WorkloadConfig, WorkloadError};
-use crate::log::CommandName;
+use super::rewrite::{OpenHint, Realiser, SessionRun};
+use super::steps::{Session, SetupStep, Step, User, Workload};
+use super::variants::VariantPool;
+use crate::trace::CommandName;
 
 /// Names a drawn session may hold, simplest first (a shrunk name index moves toward NOOP).
 const ORDER: [CommandName; 20] = [

@@ -28,9 +28,11 @@ use imap_types::command::{Command, CommandBody};
 use imap_types::flag::Flag;
 use imap_types::IntoStatic as _;
 
-use super::{AppendStep, EmailRef, Expect, Session, SetupStep, Step, StepCommand, User, Workload};
+use super::steps::{
+    AppendStep, EmailRef, Expect, Session, SetupStep, Step, StepCommand, User, Workload,
+};
 use crate::dataset;
-use crate::log::{CommandName, TraceCommand};
+use crate::trace::{CommandName, TraceCommand};
 
 const HEADER: &str = "imapsim-workload 1";
 

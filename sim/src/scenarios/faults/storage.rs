@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use imap_proto::Status;
-use traces::log::{CommandName, TraceCommand};
+use traces::trace::{CommandName, TraceCommand};
 use traces::workload::{
     recorded_counts, EmailRef, Expect, Model, SessionState, SetupStep, Step, StepCommand, Workload,
     WorkloadConfig,

@@ -8,12 +8,12 @@ use imap_codec::CommandCodec;
 use imap_types::command::CommandBody;
 use imap_types::core::Tag;
 use imap_types::extensions::binary::LiteralOrLiteral8;
-use traces::log::{self, Aggregation, CommandName, ParseErrorKind, TraceCommand, RECORDED_LOG};
+use traces::trace::{self, Aggregation, CommandName, ParseErrorKind, TraceCommand, RECORDED_LOG};
 use traces::{Redacted, SeededRedacted};
 
 #[test]
 fn all_240_recorded_lines_parse() {
-    let lines = log::recorded();
+    let lines = trace::recorded();
     assert_eq!(lines.len(), 240);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l.line, i + 1);
@@ -29,10 +29,10 @@ fn all_240_recorded_lines_parse() {
 #[test]
 fn distinct_lines_per_command_match_the_summary_unique_rows() {
     let mut distinct: BTreeMap<CommandName, BTreeSet<&str>> = BTreeMap::new();
-    for (l, text) in log::recorded().iter().zip(RECORDED_LOG.lines()) {
+    for (l, text) in trace::recorded().iter().zip(RECORDED_LOG.lines()) {
         distinct.entry(l.name).or_default().insert(text);
     }
-    let unique: BTreeMap<CommandName, u64> = log::summary()
+    let unique: BTreeMap<CommandName, u64> = trace::summary()
         .into_iter()
         .filter(|r| r.aggregation == Aggregation::Unique)
         .map(|r| (r.command, r.count))
@@ -66,7 +66,7 @@ fn distinct_lines_per_command_match_the_summary_unique_rows() {
 fn every_codec_command_encodes_and_decodes_back_equal() {
     let codec = CommandCodec::default();
     let mut checked = 0;
-    for l in log::recorded() {
+    for l in trace::recorded() {
         let TraceCommand::Codec(cmd) = &l.command else {
             continue;
         };
@@ -95,7 +95,7 @@ fn every_codec_command_encodes_and_decodes_back_equal() {
 
 #[test]
 fn list_with_return_options_is_raw_rfc5819_wire() {
-    let lines = log::recorded();
+    let lines = trace::recorded();
     for l in &lines {
         if let TraceCommand::Raw { name, wire } = &l.command {
             assert_eq!(*name, CommandName::List);
@@ -117,7 +117,7 @@ fn list_with_return_options_is_raw_rfc5819_wire() {
 
 #[test]
 fn trace_forms_map_to_the_expected_wire() {
-    let wires: Vec<String> = log::recorded()
+    let wires: Vec<String> = trace::recorded()
         .iter()
         .map(|l| String::from_utf8_lossy(&l.command.wire()).into_owned())
         .collect();
@@ -157,7 +157,7 @@ impl Redacted for Fixed {
 
 #[test]
 fn redacted_values_come_from_the_caller() {
-    let lines = log::parse_log(RECORDED_LOG, &Fixed).expect("parses");
+    let lines = trace::parse_log(RECORDED_LOG, &Fixed).expect("parses");
     let mut logins = 0;
     let mut appends = 0;
     for l in &lines {
@@ -202,27 +202,27 @@ fn seeded_redacted_appends_generated_emails() {
 #[test]
 fn a_line_that_does_not_parse_is_an_error_naming_its_line() {
     let text = "Noop \nFetch { sequence_set: SequenceSet([Single(Value(1))]+), modifiers: [], uid: true } }\nCheck ";
-    let err = log::parse_log(text, &SeededRedacted::default()).expect_err("missing field");
+    let err = trace::parse_log(text, &SeededRedacted::default()).expect_err("missing field");
     assert_eq!(err.line, 2);
     assert!(
         matches!(err.kind, ParseErrorKind::Unexpected { .. }),
         "{err}"
     );
-    let err = log::parse_log(
+    let err = trace::parse_log(
         "Noop \nNoop \nSelect { mailbox: [ }",
         &SeededRedacted::default(),
     )
     .expect_err("syntax");
     assert_eq!(err.line, 3);
     assert!(matches!(err.kind, ParseErrorKind::Syntax { .. }));
-    let err = log::parse_log("Frobnicate ", &SeededRedacted::default()).expect_err("unknown");
+    let err = trace::parse_log("Frobnicate ", &SeededRedacted::default()).expect_err("unknown");
     assert_eq!(err.line, 1);
     assert!(err.to_string().starts_with("line 1: "));
 }
 
 #[test]
 fn summary_raw_rows_sum_to_4619_and_unique_rows_to_248() {
-    let rows = log::summary();
+    let rows = trace::summary();
     assert_eq!(rows.len(), 44);
     let sum = |a| {
         rows.iter()
@@ -236,5 +236,5 @@ fn summary_raw_rows_sum_to_4619_and_unique_rows_to_248() {
         .iter()
         .find(|r| r.command == CommandName::Fetch && r.aggregation == Aggregation::Raw);
     assert_eq!(fetch.map(|r| r.count), Some(1_187));
-    assert!(log::parse_summary("count,command,aggregation\n3,Frob,Raw").is_err());
+    assert!(trace::parse_summary("count,command,aggregation\n3,Frob,Raw").is_err());
 }
