@@ -15,7 +15,7 @@ use imap_types::response::{Data, Response};
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::session::Session;
+use super::state::Session;
 use crate::mail::index::{flag, Entry, Index, Op};
 use crate::mail::{MailError, MessageRecord, UserStore};
 use crate::mime::{Kind, MessageMeta, HEADER_BLOCK_MAX};

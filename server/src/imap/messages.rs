@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
 use super::output::uid_set;
-use super::session::Session;
+use super::state::Session;
 use crate::mail::index::{flag, Op};
 use crate::mail::transaction::LogWrite;
 use crate::mail::{MailError, MessageRecord};

@@ -11,7 +11,7 @@ use imap_types::search::SearchKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
-use super::session::Session;
+use super::state::Session;
 use crate::mail::index::{flag, Entry, Index};
 use crate::mail::{MailError, MessageRecord, UserStore};
 use crate::mime::decode::decode_header_value;
