@@ -12,11 +12,13 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use super::transport::{component, error_from_response, expect_success, Api, Req, Resp};
-use super::{
+use super::error::StorageError;
+use super::model::{
     CausalityToken, PartitionPage, RangeChanges, RangePoll, Row, RowInsert, RowItem, RowPage,
-    RowQuery, StorageError,
+    RowQuery,
 };
+use super::transport::{component, Api, Req, Resp};
+use super::wire_error::{error_from_response, expect_success};
 
 /// The header carrying causality tokens.
 pub(crate) const CAUSALITY_TOKEN: &str = "x-garage-causality-token";
@@ -433,14 +435,6 @@ struct IndexJson {
     next_start: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ErrorJson {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
 fn parse_json<'a, T: Deserialize<'a>>(what: &str, body: &'a [u8]) -> Result<T, StorageError> {
     serde_json::from_slice(body).map_err(|e| StorageError::Protocol(format!("{what} answer: {e}")))
 }
@@ -499,29 +493,9 @@ pub(crate) fn parse_read_index(resp: Resp) -> Result<PartitionPage, StorageError
     })
 }
 
-/// The `(code, message)` of a K2V JSON error body, if it is one.
-pub(crate) fn parse_error(body: &[u8]) -> Option<(String, String)> {
-    let error: ErrorJson = serde_json::from_slice(body).ok()?;
-    Some((error.code, error.message))
-}
-
 #[cfg(test)]
 mod tests {
-    use http::HeaderMap;
-
     use super::*;
-
-    fn resp(status: u16, headers: &[(&'static str, &'static str)], body: &'static [u8]) -> Resp {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(*k, HeaderValue::from_static(v));
-        }
-        Resp {
-            status: StatusCode::from_u16(status).expect("valid status"),
-            headers: map,
-            body: Bytes::from_static(body),
-        }
-    }
 
     const ODD_TOKEN: &str = "AAECAw+/=_-.~ x";
 
@@ -562,7 +536,7 @@ mod tests {
 
     #[test]
     fn causality_token_is_received_exactly_as_sent() {
-        let r = resp(
+        let r = Resp::canned(
             200,
             &[
                 (CAUSALITY_TOKEN, ODD_TOKEN),
@@ -573,7 +547,7 @@ mod tests {
         let row = parse_read_item(r).expect("valid answer").expect("present");
         assert_eq!(row.ct, CausalityToken(ODD_TOKEN.into()));
         let page = br#"[{"partitionKey":"p","items":[{"sk":"s","ct":"AAECAw+/=_-.~ x","v":["aGk="]}],"more":false,"nextStart":null}]"#;
-        let pages = parse_read_batch(resp(200, &[], page), 1).expect("valid answer");
+        let pages = parse_read_batch(Resp::canned(200, &[], page), 1).expect("valid answer");
         assert_eq!(pages[0].items[0].ct, CausalityToken(ODD_TOKEN.into()));
     }
 
@@ -590,7 +564,7 @@ mod tests {
 
     #[test]
     fn read_item_answers_in_all_four_forms() {
-        let raw = parse_read_item(resp(
+        let raw = parse_read_item(Resp::canned(
             200,
             &[
                 (CAUSALITY_TOKEN, "t1"),
@@ -601,7 +575,7 @@ mod tests {
         .expect("valid")
         .expect("present");
         assert_eq!(raw.values, vec![Some(Bytes::from_static(b"\x00\x01"))]);
-        let tomb = parse_read_item(resp(204, &[(CAUSALITY_TOKEN, "t2")], b""))
+        let tomb = parse_read_item(Resp::canned(204, &[(CAUSALITY_TOKEN, "t2")], b""))
             .expect("valid")
             .expect("present");
         assert_eq!(
@@ -611,7 +585,7 @@ mod tests {
                 values: vec![None]
             }
         );
-        let json = parse_read_item(resp(
+        let json = parse_read_item(Resp::canned(
             200,
             &[
                 (CAUSALITY_TOKEN, "t3"),
@@ -632,26 +606,30 @@ mod tests {
         let absent =
             br#"{"code":"NoSuchKey","message":"Key not found","region":"garage","path":"/b/pk"}"#;
         assert_eq!(
-            parse_read_item(resp(404, &[("content-type", "application/json")], absent))
-                .expect("absent"),
+            parse_read_item(Resp::canned(
+                404,
+                &[("content-type", "application/json")],
+                absent
+            ))
+            .expect("absent"),
             None
         );
     }
 
     #[test]
     fn read_item_without_token_is_a_protocol_error() {
-        let r = resp(200, &[("content-type", "application/octet-stream")], b"v");
+        let r = Resp::canned(200, &[("content-type", "application/octet-stream")], b"v");
         assert!(matches!(parse_read_item(r), Err(StorageError::Protocol(_))));
     }
 
     #[test]
     fn poll_item_304_is_none_and_errors_keep_their_kind() {
         assert_eq!(
-            parse_poll_item(resp(304, &[], b"")).expect("not modified"),
+            parse_poll_item(Resp::canned(304, &[], b"")).expect("not modified"),
             None
         );
         let bad = br#"{"code":"InvalidCausalityToken","message":"Invalid causality token","region":"garage","path":"/"}"#;
-        match parse_poll_item(resp(400, &[], bad)) {
+        match parse_poll_item(Resp::canned(400, &[], bad)) {
             Err(StorageError::Http {
                 status: 400, code, ..
             }) => assert_eq!(code, "InvalidCausalityToken"),
@@ -733,7 +711,7 @@ mod tests {
             "items":[{"sk":"a","ct":"t1","v":["YQ==","Yg=="]},{"sk":"b","ct":"t2","v":[null]}],
             "more":true,"nextStart":"c"},
             {"partitionKey":"q","items":[],"more":false,"nextStart":null}]"#;
-        let pages = parse_read_batch(resp(200, &[], body), 2).expect("valid answer");
+        let pages = parse_read_batch(Resp::canned(200, &[], body), 2).expect("valid answer");
         assert_eq!(pages[0].items.len(), 2);
         assert_eq!(
             pages[0].items[0].values,
@@ -746,7 +724,7 @@ mod tests {
         assert_eq!(pages[0].next_start.as_deref(), Some("c"));
         assert_eq!(pages[1], RowPage::default());
         assert!(matches!(
-            parse_read_batch(resp(200, &[], body), 3),
+            parse_read_batch(Resp::canned(200, &[], body), 3),
             Err(StorageError::Protocol(_))
         ));
     }
@@ -756,7 +734,7 @@ mod tests {
         let body =
             br#"[{"partitionKey":"p","items":[{"sk":"a","ct":"t","v":["***"]}],"more":false}]"#;
         assert!(matches!(
-            parse_read_batch(resp(200, &[], body), 1),
+            parse_read_batch(Resp::canned(200, &[], body), 1),
             Err(StorageError::Protocol(_))
         ));
     }
@@ -772,7 +750,7 @@ mod tests {
             "partitionKeys":[{"pk":"keys","entries":3043,"conflicts":0,"values":3043,"bytes":121720},
                              {"pk":"mailbox:INBOX","entries":42,"conflicts":1,"values":43,"bytes":142029}],
             "more":true,"nextStart":"mailbox:Junk"}"#;
-        let page = parse_read_index(resp(200, &[], body)).expect("valid answer");
+        let page = parse_read_index(Resp::canned(200, &[], body)).expect("valid answer");
         assert_eq!(
             page.partitions,
             vec![("keys".into(), 3043), ("mailbox:INBOX".into(), 42)]
@@ -785,7 +763,7 @@ mod tests {
         let body = br#"[{"partitionKey":"a","prefix":null,"start":null,"end":null,"singleItem":false,"deletedItems":35},
                         {"partitionKey":"b","prefix":null,"start":"x","end":null,"singleItem":true,"deletedItems":1}]"#;
         assert_eq!(
-            parse_delete_batch(resp(200, &[], body), 2).expect("valid answer"),
+            parse_delete_batch(Resp::canned(200, &[], body), 2).expect("valid answer"),
             vec![35, 1]
         );
     }
