@@ -14,17 +14,17 @@ use crate::mail::SEPARATOR;
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     /// LIST/LSUB reference as stored text.
     pub(super) fn list_text(&self, reference: &Mailbox<'_>) -> String {
-        let text = list_text_mailbox(reference);
-        if self.utf8 {
-            text
-        } else {
-            decode_modified_utf7(&text).unwrap_or(text)
-        }
+        self.stored_text(list_text_mailbox(reference))
     }
 
     /// LIST/LSUB pattern as stored text.
     pub(super) fn pattern_text(&self, pattern: &ListMailbox<'_>) -> String {
-        let text = list_text_pattern(pattern);
+        self.stored_text(list_text_pattern(pattern))
+    }
+
+    /// Text of a LIST/LSUB argument as stored (UTF-8): modified UTF-7 is decoded unless UTF8=ACCEPT;
+    /// text that does not decode is kept as it came.
+    fn stored_text(&self, text: String) -> String {
         if self.utf8 {
             text
         } else {

@@ -1,6 +1,7 @@
 //! SELECT and EXAMINE, and keeping the selected mailbox's view up to date: new messages, flag
 //! changes, \Recent and expunges, told to the client in the order RFC 3501 allows.
 
+use imap_types::command::SelectParameter;
 use imap_types::mailbox::Mailbox;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -11,7 +12,15 @@ use crate::mail::index::{flag, Change, Recent};
 use crate::mail::MailError;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
-    pub(super) async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
+    /// SELECT, or EXAMINE when `read_only`; a CONDSTORE parameter enables CONDSTORE (RFC 7162).
+    pub(super) async fn select(
+        &mut self,
+        tag: &str,
+        mailbox: &Mailbox<'_>,
+        parameters: &[SelectParameter],
+        read_only: bool,
+    ) {
+        self.condstore |= parameters.contains(&SelectParameter::CondStore);
         self.selected = None;
         let user = self
             .user

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
+use imap_types::command::{Command, CommandBody, FetchModifier, StoreModifier};
 use imap_types::core::AString;
 use imap_types::extensions::enable::CapabilityEnable;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -213,17 +213,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Select {
                 mailbox,
                 parameters,
-            } => {
-                self.condstore |= parameters.contains(&SelectParameter::CondStore);
-                self.select(&tag, &mailbox, false).await
-            }
+            } => self.select(&tag, &mailbox, &parameters, false).await,
             CommandBody::Examine {
                 mailbox,
                 parameters,
-            } => {
-                self.condstore |= parameters.contains(&SelectParameter::CondStore);
-                self.select(&tag, &mailbox, true).await
-            }
+            } => self.select(&tag, &mailbox, &parameters, true).await,
             CommandBody::List {
                 reference,
                 mailbox_wildcard,

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::input::{decode_modified_utf7, Input};
 use super::output::Output;
-use crate::mail::index::{Index, Recent};
+use crate::mail::index::{Entry, Index, Recent};
 use crate::mail::{canonical, MailError, MailboxEntry, UserStore};
 use crate::Server;
 
@@ -93,6 +93,15 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         } else {
             utf7_imap::encode_utf7_imap(name.to_string())
         }
+    }
+
+    /// Entry `seq` (1-based) of the selected mailbox's view; for commands that run while selected.
+    pub(super) fn entry_at(&self, seq: u32) -> Entry {
+        self.selected
+            .as_ref()
+            .expect("commands that read entries run while a mailbox is selected")
+            .index
+            .entries[seq as usize - 1]
     }
 
     /// Sends EXPUNGE for the messages of the view expunged since the last announcement.

@@ -451,17 +451,17 @@ mod tests {
         out
     }
 
+    /// `encoded` fed in chunks of each size from 1 byte up decodes to `decoded`.
+    fn decodes_in_chunks_of_every_size(cte: Cte, encoded: &[u8], decoded: &[u8]) {
+        for size in 1..encoded.len() {
+            let mut d = TransferDecoder::new(cte);
+            assert_eq!(chunked(&mut d, encoded, size), decoded, "size {size}");
+        }
+    }
+
     #[test]
     fn base64_decodes_across_chunks_and_skips_line_breaks() {
-        let encoded = b"aGVsbG8g\r\nd29ybGQ=\r\n";
-        for size in 1..encoded.len() {
-            let mut d = TransferDecoder::new(Cte::Base64);
-            assert_eq!(
-                chunked(&mut d, encoded, size),
-                b"hello world",
-                "size {size}"
-            );
-        }
+        decodes_in_chunks_of_every_size(Cte::Base64, b"aGVsbG8g\r\nd29ybGQ=\r\n", b"hello world");
     }
 
     #[test]
@@ -474,15 +474,11 @@ mod tests {
 
     #[test]
     fn quoted_printable_soft_breaks_escapes_and_trailing_space() {
-        let encoded = b"caf=C3=A9 =\r\nna=c3=afve  \r\nend=\nx = y =ZZ";
-        for size in 1..encoded.len() {
-            let mut d = TransferDecoder::new(Cte::QuotedPrintable);
-            assert_eq!(
-                chunked(&mut d, encoded, size),
-                "café naïve\r\nendx = y =ZZ".as_bytes(),
-                "size {size}"
-            );
-        }
+        decodes_in_chunks_of_every_size(
+            Cte::QuotedPrintable,
+            b"caf=C3=A9 =\r\nna=c3=afve  \r\nend=\nx = y =ZZ",
+            "café naïve\r\nendx = y =ZZ".as_bytes(),
+        );
     }
 
     #[test]

@@ -212,18 +212,36 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn parse_mime_token(&mut self, out: &mut Vec<u8>) -> i32 {
+        self.parse_run(out, |c| is_atext_non_tspecial(c) || c == b'.')
+    }
+
+    /// Copies the run of bytes `accept` takes, then skips white space after it (0 at the end).
+    fn parse_run(&mut self, out: &mut Vec<u8>, accept: impl Fn(u8) -> bool) -> i32 {
         let start = self.pos;
-        while self.pos < self.data.len() {
-            let c = self.data[self.pos];
-            if is_atext_non_tspecial(c) || c == b'.' {
-                self.pos += 1;
-                continue;
-            }
-            out.extend_from_slice(&self.data[start..self.pos]);
-            return self.skip_lwsp();
+        while self.pos < self.data.len() && accept(self.data[self.pos]) {
+            self.pos += 1;
         }
         out.extend_from_slice(&self.data[start..self.pos]);
-        0
+        if self.pos < self.data.len() {
+            self.skip_lwsp()
+        } else {
+            0
+        }
+    }
+
+    /// Copies `data[start..pos]` and the NUL's replacement; the cursor is on the NUL.
+    fn copy_with_nul_replaced(&self, out: &mut Vec<u8>, start: usize) {
+        out.extend_from_slice(&self.data[start..self.pos]);
+        out.extend_from_slice(NUL_REPLACEMENT);
+    }
+
+    /// Copies `data[start..pos]` without the CR of a CRLF; the cursor is on the LF (unfolding).
+    fn copy_before_line_break(&self, out: &mut Vec<u8>, start: usize) {
+        let mut end = self.pos;
+        if end > start && self.data[end - 1] == b'\r' {
+            end -= 1;
+        }
+        out.extend_from_slice(&self.data[start..end]);
     }
 
     /// Parses a quoted string; the cursor is on its opening quote.
@@ -233,8 +251,7 @@ impl<'a> Parser<'a> {
         while self.pos < self.data.len() {
             match self.data[self.pos] {
                 0 => {
-                    out.extend_from_slice(&self.data[start..self.pos]);
-                    out.extend_from_slice(NUL_REPLACEMENT);
+                    self.copy_with_nul_replaced(out, start);
                     start = self.pos + 1;
                 }
                 b'"' => {
@@ -243,11 +260,7 @@ impl<'a> Parser<'a> {
                     return self.skip_lwsp();
                 }
                 b'\n' => {
-                    let mut end = self.pos;
-                    if end > start && self.data[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                    out.extend_from_slice(&self.data[start..end]);
+                    self.copy_before_line_break(out, start);
                     start = self.pos + 1;
                 }
                 b'\\' => {
@@ -270,18 +283,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_atom_or_dot(&mut self, out: &mut Vec<u8>) -> i32 {
-        let start = self.pos;
-        while self.pos < self.data.len() {
-            let c = self.data[self.pos];
-            if is_atext(c) || c == b'.' {
-                self.pos += 1;
-                continue;
-            }
-            out.extend_from_slice(&self.data[start..self.pos]);
-            return self.skip_lwsp();
-        }
-        out.extend_from_slice(&self.data[start..self.pos]);
-        0
+        self.parse_run(out, |c| is_atext(c) || c == b'.')
     }
 
     pub(crate) fn parse_phrase(&mut self, out: &mut Vec<u8>) -> i32 {
@@ -315,8 +317,7 @@ impl<'a> Parser<'a> {
         while self.pos < self.data.len() {
             match self.data[self.pos] {
                 0 => {
-                    out.extend_from_slice(&self.data[start..self.pos]);
-                    out.extend_from_slice(NUL_REPLACEMENT);
+                    self.copy_with_nul_replaced(out, start);
                     start = self.pos + 1;
                 }
                 b'[' => return -1,
@@ -326,11 +327,7 @@ impl<'a> Parser<'a> {
                     return self.skip_lwsp();
                 }
                 b'\n' => {
-                    let mut end = self.pos;
-                    if end > start && self.data[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                    out.extend_from_slice(&self.data[start..end]);
+                    self.copy_before_line_break(out, start);
                     start = self.pos + 1;
                 }
                 b'\\' => {

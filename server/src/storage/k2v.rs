@@ -205,20 +205,16 @@ pub(crate) fn parse_poll_range(resp: Resp) -> Result<Option<RangeChanges>, Stora
         items: answer
             .items
             .into_iter()
-            .map(|item| RowItem {
-                sk: item.sk,
-                ct: CausalityToken(item.ct),
-                values: item.v.into_iter().map(|v| v.map(|b| b.0)).collect(),
-            })
+            .map(ItemJson::into_row_item)
             .collect(),
         seen_marker: answer.seen_marker,
     }))
 }
 
-/// One search of ReadBatch, as JSON.
+/// The range both ReadBatch and DeleteBatch searches start with, as JSON.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SearchJson<'a> {
+struct RangeJson<'a> {
     partition_key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     prefix: Option<&'a str>,
@@ -226,6 +222,25 @@ struct SearchJson<'a> {
     start: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     end: Option<&'a str>,
+}
+
+impl<'a> RangeJson<'a> {
+    fn of(q: &'a RowQuery) -> Self {
+        RangeJson {
+            partition_key: &q.pk,
+            prefix: q.prefix.as_deref(),
+            start: q.start.as_deref(),
+            end: q.end.as_deref(),
+        }
+    }
+}
+
+/// One search of ReadBatch, as JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchJson<'a> {
+    #[serde(flatten)]
+    range: RangeJson<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<u32>,
     reverse: bool,
@@ -238,13 +253,8 @@ struct SearchJson<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DeleteJson<'a> {
-    partition_key: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prefix: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<&'a str>,
+    #[serde(flatten)]
+    range: RangeJson<'a>,
     single_item: bool,
 }
 
@@ -290,40 +300,37 @@ fn query_len(q: &RowQuery) -> usize {
 
 /// ReadBatch: `POST /bucket?search` with a JSON list of searches.
 pub(crate) fn read_batch(bucket: &str, queries: &[RowQuery]) -> Result<Req, StorageError> {
-    let searches: Vec<SearchJson<'_>> = queries
-        .iter()
-        .map(|q| SearchJson {
-            partition_key: &q.pk,
-            prefix: q.prefix.as_deref(),
-            start: q.start.as_deref(),
-            end: q.end.as_deref(),
-            limit: q.limit,
-            reverse: q.reverse,
-            single_item: q.single_item,
-            conflicts_only: false,
-            tombstones: q.tombstones,
-        })
-        .collect();
-    let capacity = queries.iter().map(query_len).sum::<usize>() + 2;
-    let body = json_body("ReadBatch", &searches, capacity)?;
-    Ok(json_post(format!("/{}?search", component(bucket)), body))
+    let path = format!("/{}?search", component(bucket));
+    searches_post("ReadBatch", path, queries, |q| SearchJson {
+        range: RangeJson::of(q),
+        limit: q.limit,
+        reverse: q.reverse,
+        single_item: q.single_item,
+        conflicts_only: false,
+        tombstones: q.tombstones,
+    })
 }
 
 /// DeleteBatch: `POST /bucket?delete` with a JSON list of searches.
 pub(crate) fn delete_batch(bucket: &str, queries: &[RowQuery]) -> Result<Req, StorageError> {
-    let searches: Vec<DeleteJson<'_>> = queries
-        .iter()
-        .map(|q| DeleteJson {
-            partition_key: &q.pk,
-            prefix: q.prefix.as_deref(),
-            start: q.start.as_deref(),
-            end: q.end.as_deref(),
-            single_item: q.single_item,
-        })
-        .collect();
+    let path = format!("/{}?delete", component(bucket));
+    searches_post("DeleteBatch", path, queries, |q| DeleteJson {
+        range: RangeJson::of(q),
+        single_item: q.single_item,
+    })
+}
+
+/// A POST of `queries` as a JSON list, each written by `json`.
+fn searches_post<'a, T: Serialize>(
+    what: &str,
+    path: String,
+    queries: &'a [RowQuery],
+    json: impl Fn(&'a RowQuery) -> T,
+) -> Result<Req, StorageError> {
+    let searches: Vec<T> = queries.iter().map(json).collect();
     let capacity = queries.iter().map(query_len).sum::<usize>() + 2;
-    let body = json_body("DeleteBatch", &searches, capacity)?;
-    Ok(json_post(format!("/{}?delete", component(bucket)), body))
+    let body = json_body(what, &searches, capacity)?;
+    Ok(json_post(path, body))
 }
 
 /// InsertBatch: `POST /bucket` with a JSON list of writes.
@@ -403,6 +410,17 @@ struct ItemJson {
     v: Vec<Option<B64>>,
 }
 
+impl ItemJson {
+    /// The item as the client hands it out: values decoded, a tombstone's `None`.
+    fn into_row_item(self) -> RowItem {
+        RowItem {
+            sk: self.sk,
+            ct: CausalityToken(self.ct),
+            values: self.v.into_iter().map(|v| v.map(|b| b.0)).collect(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PageJson {
@@ -460,11 +478,7 @@ pub(crate) fn parse_read_batch(resp: Resp, searches: usize) -> Result<Vec<RowPag
             items: page
                 .items
                 .into_iter()
-                .map(|item| RowItem {
-                    sk: item.sk,
-                    ct: CausalityToken(item.ct),
-                    values: item.v.into_iter().map(|v| v.map(|b| b.0)).collect(),
-                })
+                .map(ItemJson::into_row_item)
                 .collect(),
             next_start: if page.more { page.next_start } else { None },
         })
