@@ -10,6 +10,7 @@ use super::layout;
 use super::records::{decode, encode, MailboxEntry};
 use super::retry::read_retrying;
 use super::user::UserStore;
+use crate::crypto::blake2b;
 use crate::storage::CausalityToken;
 
 /// The hierarchy separator of mailbox names (Dovecot's and Aerogramme's, which the trace's clients used).
@@ -83,15 +84,8 @@ impl UserStore {
 
     /// The entry of a mailbox every user starts with: id and UIDVALIDITY are a keyed hash of its name.
     fn default_entry(&self, name: &str) -> MailboxEntry {
-        use blake2::digest::{Update, VariableOutput};
-        let mut hasher = blake2::Blake2bVar::new(20).expect("20 is a valid BLAKE2b output size");
-        hasher.update(b"imapsim default mailbox v1\0");
-        hasher.update(&self.key.to_bytes());
-        hasher.update(name.as_bytes());
-        let mut out = [0u8; 20];
-        hasher
-            .finalize_variable(&mut out)
-            .expect("buffer has the requested size");
+        let key = self.key.to_bytes();
+        let out: [u8; 20] = blake2b(&[b"imapsim default mailbox v1\0", &key, name.as_bytes()]);
         let mut id = [0u8; 16];
         id.copy_from_slice(&out[..16]);
         let uidvalidity = u32::from_be_bytes([out[16], out[17], out[18], out[19]]) | 1;

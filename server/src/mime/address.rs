@@ -5,7 +5,7 @@
 //! `MISSING_MAILBOX`, `SYNTAX_ERROR`, `INVALID_ROUTE`). Encoded words stay raw, as Dovecot keeps them.
 
 use super::header::Parser;
-use super::Address;
+use super::meta::Address;
 
 struct Ctx<'a> {
     p: Parser<'a>,

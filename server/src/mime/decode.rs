@@ -499,25 +499,21 @@ mod tests {
 
     #[test]
     fn charsets_decode_across_chunks_and_unknown_ones_read_as_utf8() {
-        let mut d = CharsetDecoder::new(Some(b"iso-8859-1"));
-        let mut out = String::new();
-        d.decode(b"caf\xe9", &mut out);
-        assert_eq!(out, "café");
-        let mut d = CharsetDecoder::new(Some(b"x-unheard-of"));
-        let mut out = String::new();
-        for b in "Zürich".as_bytes() {
-            d.decode(std::slice::from_ref(b), &mut out);
+        /// `input` in `charset`, fed `chunk` bytes at a time.
+        fn decoded(charset: &[u8], input: &[u8], chunk: usize) -> String {
+            let mut d = CharsetDecoder::new(Some(charset));
+            let mut out = String::new();
+            for piece in input.chunks(chunk) {
+                d.decode(piece, &mut out);
+            }
+            out
         }
-        assert_eq!(out, "Zürich");
-        let mut d = CharsetDecoder::new(Some(b"us-ascii"));
-        let mut out = String::new();
-        d.decode(b"a\xffb", &mut out);
-        assert_eq!(out, "a\u{FFFD}b");
-        let mut d = CharsetDecoder::new(Some(b"utf-8"));
-        let mut out = String::new();
-        d.decode(b"\xff\xfeab", &mut out);
+        assert_eq!(decoded(b"iso-8859-1", b"caf\xe9", 100), "café");
+        assert_eq!(decoded(b"x-unheard-of", "Zürich".as_bytes(), 1), "Zürich");
+        assert_eq!(decoded(b"us-ascii", b"a\xffb", 100), "a\u{FFFD}b");
         assert_eq!(
-            out, "\u{FFFD}\u{FFFD}ab",
+            decoded(b"utf-8", b"\xff\xfeab", 100),
+            "\u{FFFD}\u{FFFD}ab",
             "a UTF-16 BOM does not switch the charset"
         );
     }

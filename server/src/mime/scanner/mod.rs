@@ -7,7 +7,7 @@
 
 use super::address::parse_address_list;
 use super::header::{eq_ic, parse_content_type, parse_disposition, parse_encoding, parse_language};
-use super::{
+use super::meta::{
     Address, Content, Embedded, Envelope, Kind, MessageMeta, Part, BOUNDARY_MAX, HEADER_BLOCK_MAX,
     LINE_HEAD_MAX, MAX_ADDRESSES, MAX_NESTING, MAX_PARTS, META_BYTES_MAX,
 };
@@ -718,6 +718,15 @@ fn envelope_field(env: &mut Envelope, name: &[u8], value: &[u8]) {
         let list = field(env);
         let room = MAX_ADDRESSES.saturating_sub(list.len());
         list.extend(parse_address_list(value, room));
+    }
+}
+
+impl MessageMeta {
+    /// Scans a whole message held in memory (tests, small messages).
+    pub fn from_bytes(message: &[u8]) -> Self {
+        let mut s = Scanner::new();
+        s.feed(message);
+        s.finish()
     }
 }
 
