@@ -19,6 +19,11 @@ async fn start_both(limits: Limits) -> (SocketAddr, SocketAddr) {
     (started.imap, started.lmtp)
 }
 
+/// Asserts that `lines` include `line` exactly.
+fn has(lines: &[String], line: &str) {
+    assert!(lines.iter().any(|l| l == line), "no {line:?} in {lines:?}");
+}
+
 #[tokio::test]
 async fn login_create_append_fetch_round_trip() {
     let addr = start(Limits {
@@ -254,18 +259,9 @@ async fn list_shows_special_use_hierarchy_and_status() {
     assert!(tagged(&c.run("g1", "LOGIN alice alice-pw").await).starts_with("g1 OK"));
     assert!(tagged(&c.run("g2", "CREATE Archive.2024").await).starts_with("g2 OK"));
     let list = c.run("g3", "LIST \"\" \"*\"").await;
-    assert!(
-        list.contains(&"* LIST (\\HasChildren \\Archive) \".\" Archive\r\n".to_string()),
-        "{list:?}"
-    );
-    assert!(
-        list.contains(&"* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n".to_string()),
-        "{list:?}"
-    );
-    assert!(
-        list.contains(&"* LIST (\\HasNoChildren) \".\" Archive.2024\r\n".to_string()),
-        "{list:?}"
-    );
+    has(&list, "* LIST (\\HasChildren \\Archive) \".\" Archive\r\n");
+    has(&list, "* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n");
+    has(&list, "* LIST (\\HasNoChildren) \".\" Archive.2024\r\n");
     let top = c.run("g4", "LIST \"\" \"%\"").await;
     assert!(
         !top.iter().any(|l| l.contains("Archive.2024")),
@@ -274,10 +270,7 @@ async fn list_shows_special_use_hierarchy_and_status() {
     let status = c
         .run("g5", "LIST \"\" \"*\" RETURN (STATUS (UNSEEN MESSAGES))")
         .await;
-    assert!(
-        status.contains(&"* STATUS INBOX (UNSEEN 0 MESSAGES 0)\r\n".to_string()),
-        "{status:?}"
-    );
+    has(&status, "* STATUS INBOX (UNSEEN 0 MESSAGES 0)\r\n");
     assert!(tagged(&status).starts_with("g5 OK"));
     let special = c.run("g6", "LIST (SPECIAL-USE) \"\" \"*\"").await;
     assert_eq!(
@@ -322,7 +315,7 @@ async fn uidplus_codes_and_uid_expunge() {
     assert!(tagged(&expunge).starts_with("h6 OK"));
     let moved = c.run("h7", "MOVE 1 Trash").await;
     assert!(moved[0].starts_with("* OK [COPYUID "), "{moved:?}");
-    assert!(moved.contains(&"* 1 EXPUNGE\r\n".to_string()), "{moved:?}");
+    has(&moved, "* 1 EXPUNGE\r\n");
     let status = c.run("h8", "STATUS Trash (MESSAGES UIDNEXT)").await;
     assert_eq!(status[0], "* STATUS Trash (MESSAGES 1 UIDNEXT 2)\r\n");
 }
@@ -367,7 +360,7 @@ async fn concurrent_first_logins_of_one_user_agree_on_their_keys() {
     let mut c = Client::connect(addr).await;
     assert!(tagged(&c.run("c", "LOGIN alice alice-pw").await).starts_with("c OK"));
     let select = c.run("d", "SELECT INBOX").await;
-    assert!(select.contains(&"* 4 EXISTS\r\n".to_string()), "{select:?}");
+    has(&select, "* 4 EXISTS\r\n");
 }
 
 #[tokio::test]

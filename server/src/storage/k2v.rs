@@ -651,6 +651,11 @@ mod tests {
         }
     }
 
+    /// The JSON body of a request.
+    fn json_of(req: &Req) -> serde_json::Value {
+        serde_json::from_slice(&req.body).expect("the request body is JSON")
+    }
+
     #[test]
     fn read_batch_request_follows_the_spec() {
         let q = RowQuery {
@@ -666,9 +671,8 @@ mod tests {
             (req.method.clone(), req.target.as_str()),
             (Method::POST, "/my_bucket?search")
         );
-        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("JSON");
         assert_eq!(
-            body,
+            json_of(&req),
             serde_json::json!([{
                 "partitionKey": "mailbox:INBOX", "start": "001892831", "limit": 3, "reverse": true,
                 "singleItem": false, "conflictsOnly": false, "tombstones": true
@@ -687,9 +691,8 @@ mod tests {
         };
         let req = delete_batch("b", &[q]).expect("serialisable");
         assert_eq!(req.target, "/b?delete");
-        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("JSON");
         assert_eq!(
-            body,
+            json_of(&req),
             serde_json::json!([{"partitionKey": "p", "prefix": "a", "singleItem": true}])
         );
     }
