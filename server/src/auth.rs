@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::crypto::{CryptoError, SecretKey, WrappedKey};
 use crate::mail::{layout, UserStore};
-use crate::storage::StorageError;
+use crate::storage::{StorageError, Store};
 use crate::Server;
 
 /// Why a login failed.
@@ -284,34 +284,44 @@ async fn provision(server: &Server, user: &str, password: &[u8]) -> Result<Secre
     Ok(key)
 }
 
+/// The delivery key stored in the user's public key row, if any.
+async fn stored_public_key(
+    store: &Store,
+    pk: &str,
+    sk: &str,
+) -> Result<Option<[u8; 32]>, AuthError> {
+    let Some(row) = store.row_read(pk, sk).await? else {
+        return Ok(None);
+    };
+    row.values
+        .iter()
+        .flatten()
+        .next()
+        .map(|value| {
+            value
+                .as_ref()
+                .try_into()
+                .map_err(|_| AuthError::Corrupt("public key size".into()))
+        })
+        .transpose()
+}
+
 /// The public delivery key of `login`, provisioning a configured user who never logged in.
 /// `None` when there is no such user.
 pub async fn delivery_key(server: &Server, login: &str) -> Result<Option<[u8; 32]>, AuthError> {
     let inner = server.inner();
     let user = layout::user_id(login);
     let (pk, sk) = layout::public_key_row(&user);
-    if let Some(row) = inner.store.row_read(&pk, sk).await? {
-        if let Some(value) = row.values.iter().flatten().next() {
-            let key: [u8; 32] = value
-                .as_ref()
-                .try_into()
-                .map_err(|_| AuthError::Corrupt("public key size".into()))?;
-            return Ok(Some(key));
-        }
+    if let Some(key) = stored_public_key(&inner.store, &pk, sk).await? {
+        return Ok(Some(key));
     }
     let Some(configured) = inner.config.users.iter().find(|u| u.name == login) else {
         return Ok(None);
     };
     let _slot = kdf_slot(server).await?;
     // Another task may have provisioned meanwhile; check again under the slot.
-    if let Some(row) = inner.store.row_read(&pk, sk).await? {
-        if let Some(value) = row.values.iter().flatten().next() {
-            let key: [u8; 32] = value
-                .as_ref()
-                .try_into()
-                .map_err(|_| AuthError::Corrupt("public key size".into()))?;
-            return Ok(Some(key));
-        }
+    if let Some(key) = stored_public_key(&inner.store, &pk, sk).await? {
+        return Ok(Some(key));
     }
     let key = provision(server, &user, configured.password.as_bytes()).await?;
     Ok(Some(key.delivery_public()))

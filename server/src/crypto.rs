@@ -112,20 +112,28 @@ impl BodyStream {
     }
 }
 
+/// BLAKE2b with an `N`-byte output of `parts`, one after the other: the ids, salts and keys
+/// derived from names and keys.
+pub fn blake2b<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    use blake2::digest::{Update, VariableOutput};
+    let mut hasher = blake2::Blake2bVar::new(N)
+        .expect("every caller asks for 16 to 32 bytes, within BLAKE2b's 1 to 64");
+    for part in parts {
+        hasher.update(part);
+    }
+    let mut out = [0u8; N];
+    hasher
+        .finalize_variable(&mut out)
+        .expect("the buffer has the requested size");
+    out
+}
+
 /// The user's key for mail delivered without their password (LMTP): an X25519 key pair whose secret
 /// half is derived from the user's secret key, whose public half is stored in clear.
 impl SecretKey {
     /// The derived X25519 secret key.
     pub fn delivery_secret(&self) -> crypto_box::SecretKey {
-        use blake2::digest::{Update, VariableOutput};
-        let mut hasher = blake2::Blake2bVar::new(32).expect("32 is a valid BLAKE2b output size");
-        hasher.update(b"imapsim delivery key v1\0");
-        hasher.update(&self.0);
-        let mut out = [0u8; 32];
-        hasher
-            .finalize_variable(&mut out)
-            .expect("buffer has the requested size");
-        crypto_box::SecretKey::from_bytes(out)
+        crypto_box::SecretKey::from_bytes(blake2b(&[b"imapsim delivery key v1\0", &self.0]))
     }
 
     /// The public half of [`SecretKey::delivery_secret`].
@@ -232,14 +240,7 @@ impl SecretKey {
         password: &[u8],
         params: &KdfParams,
     ) -> Result<SecretKey, CryptoError> {
-        use blake2::digest::{Update, VariableOutput};
-        let mut hasher = blake2::Blake2bVar::new(16).expect("16 is a valid BLAKE2b output size");
-        hasher.update(b"imapsim provisioning salt v1\0");
-        hasher.update(user.as_bytes());
-        let mut salt = [0u8; 16];
-        hasher
-            .finalize_variable(&mut salt)
-            .expect("buffer has the requested size");
+        let salt: [u8; 16] = blake2b(&[b"imapsim provisioning salt v1\0", user.as_bytes()]);
         derive_kek(password, &salt, params)
     }
 }

@@ -19,6 +19,18 @@ async fn start_both(limits: Limits) -> (SocketAddr, SocketAddr) {
     (started.imap, started.lmtp)
 }
 
+/// A client logged in as alice on a fresh server with `limits`.
+async fn alice(limits: Limits) -> Client {
+    let mut c = Client::connect(start(limits).await).await;
+    assert!(tagged(&c.run("l", "LOGIN alice alice-pw").await).starts_with("l OK"));
+    c
+}
+
+/// Asserts that `lines` include `line` exactly.
+fn has(lines: &[String], line: &str) {
+    assert!(lines.iter().any(|l| l == line), "no {line:?} in {lines:?}");
+}
+
 #[tokio::test]
 async fn login_create_append_fetch_round_trip() {
     let addr = start(Limits {
@@ -153,13 +165,11 @@ async fn line_with_literal(c: &mut Client) -> (String, Vec<u8>) {
 
 #[tokio::test]
 async fn sections_envelope_and_bodystructure_come_from_metadata_and_ranges() {
-    let addr = start(Limits {
+    let mut c = alice(Limits {
         chunk_bytes: 64,
         ..Limits::default()
     })
     .await;
-    let mut c = Client::connect(addr).await;
-    assert!(tagged(&c.run("d1", "LOGIN alice alice-pw").await).starts_with("d1 OK"));
     let message: &[u8] = b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: parts\r\n\
 MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\n\
 Content-Type: text/plain\r\n\r\nfirst part body\r\n--b1\r\nContent-Type: text/html\r\n\r\n<p>second</p>\r\n--b1--\r\n";
@@ -249,23 +259,12 @@ async fn authenticate_plain_and_login_rate_limit() {
 
 #[tokio::test]
 async fn list_shows_special_use_hierarchy_and_status() {
-    let addr = start(Limits::default()).await;
-    let mut c = Client::connect(addr).await;
-    assert!(tagged(&c.run("g1", "LOGIN alice alice-pw").await).starts_with("g1 OK"));
+    let mut c = alice(Limits::default()).await;
     assert!(tagged(&c.run("g2", "CREATE Archive.2024").await).starts_with("g2 OK"));
     let list = c.run("g3", "LIST \"\" \"*\"").await;
-    assert!(
-        list.contains(&"* LIST (\\HasChildren \\Archive) \".\" Archive\r\n".to_string()),
-        "{list:?}"
-    );
-    assert!(
-        list.contains(&"* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n".to_string()),
-        "{list:?}"
-    );
-    assert!(
-        list.contains(&"* LIST (\\HasNoChildren) \".\" Archive.2024\r\n".to_string()),
-        "{list:?}"
-    );
+    has(&list, "* LIST (\\HasChildren \\Archive) \".\" Archive\r\n");
+    has(&list, "* LIST (\\HasNoChildren \\Sent) \".\" Sent\r\n");
+    has(&list, "* LIST (\\HasNoChildren) \".\" Archive.2024\r\n");
     let top = c.run("g4", "LIST \"\" \"%\"").await;
     assert!(
         !top.iter().any(|l| l.contains("Archive.2024")),
@@ -274,10 +273,7 @@ async fn list_shows_special_use_hierarchy_and_status() {
     let status = c
         .run("g5", "LIST \"\" \"*\" RETURN (STATUS (UNSEEN MESSAGES))")
         .await;
-    assert!(
-        status.contains(&"* STATUS INBOX (UNSEEN 0 MESSAGES 0)\r\n".to_string()),
-        "{status:?}"
-    );
+    has(&status, "* STATUS INBOX (UNSEEN 0 MESSAGES 0)\r\n");
     assert!(tagged(&status).starts_with("g5 OK"));
     let special = c.run("g6", "LIST (SPECIAL-USE) \"\" \"*\"").await;
     assert_eq!(
@@ -290,9 +286,7 @@ async fn list_shows_special_use_hierarchy_and_status() {
 
 #[tokio::test]
 async fn uidplus_codes_and_uid_expunge() {
-    let addr = start(Limits::default()).await;
-    let mut c = Client::connect(addr).await;
-    assert!(tagged(&c.run("h1", "LOGIN alice alice-pw").await).starts_with("h1 OK"));
+    let mut c = alice(Limits::default()).await;
     for i in 0..3 {
         let message = format!("Subject: m{i}\r\n\r\nbody {i}\r\n");
         c.send(format!("h2{i} APPEND INBOX {{{}+}}\r\n{message}\r\n", message.len()).as_bytes())
@@ -322,16 +316,14 @@ async fn uidplus_codes_and_uid_expunge() {
     assert!(tagged(&expunge).starts_with("h6 OK"));
     let moved = c.run("h7", "MOVE 1 Trash").await;
     assert!(moved[0].starts_with("* OK [COPYUID "), "{moved:?}");
-    assert!(moved.contains(&"* 1 EXPUNGE\r\n".to_string()), "{moved:?}");
+    has(&moved, "* 1 EXPUNGE\r\n");
     let status = c.run("h8", "STATUS Trash (MESSAGES UIDNEXT)").await;
     assert_eq!(status[0], "* STATUS Trash (MESSAGES 1 UIDNEXT 2)\r\n");
 }
 
 #[tokio::test]
 async fn mailbox_names_are_modified_utf7_unless_utf8_is_enabled() {
-    let addr = start(Limits::default()).await;
-    let mut c = Client::connect(addr).await;
-    assert!(tagged(&c.run("i1", "LOGIN alice alice-pw").await).starts_with("i1 OK"));
+    let mut c = alice(Limits::default()).await;
     assert!(tagged(&c.run("i2", "CREATE \"Caf&AOk-\"").await).starts_with("i2 OK"));
     let list = c.run("i3", "LIST \"\" \"Caf*\"").await;
     assert_eq!(list[0], "* LIST (\\HasNoChildren) \".\" Caf&AOk-\r\n");
@@ -367,14 +359,12 @@ async fn concurrent_first_logins_of_one_user_agree_on_their_keys() {
     let mut c = Client::connect(addr).await;
     assert!(tagged(&c.run("c", "LOGIN alice alice-pw").await).starts_with("c OK"));
     let select = c.run("d", "SELECT INBOX").await;
-    assert!(select.contains(&"* 4 EXISTS\r\n".to_string()), "{select:?}");
+    has(&select, "* 4 EXISTS\r\n");
 }
 
 #[tokio::test]
 async fn idle_is_allowed_in_the_authenticated_state() {
-    let addr = start(Limits::default()).await;
-    let mut c = Client::connect(addr).await;
-    assert!(tagged(&c.run("j1", "LOGIN alice alice-pw").await).starts_with("j1 OK"));
+    let mut c = alice(Limits::default()).await;
     c.send(b"j2 IDLE\r\n").await;
     assert!(c.line().await.starts_with('+'));
     c.send(b"DONE\r\n").await;

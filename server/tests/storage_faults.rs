@@ -14,6 +14,20 @@ async fn append(c: &mut Client, tag: &str, body: &str) -> Vec<String> {
     c.until(tag).await
 }
 
+/// Faults `faults` on the operations `ops` only.
+fn set_faults_on(fake: &fakes3::FakeS3, faults: Faults, ops: &[Op]) {
+    let faults = Faults {
+        ops: Some(ops.to_vec()),
+        ..faults
+    };
+    fake.set_faults(faults).expect("valid faults");
+}
+
+/// Asserts that the tagged line of `reply` starts with `status` (tag and status word).
+fn expect_status(reply: &[String], status: &str) {
+    assert!(tagged(reply).starts_with(status), "{reply:?}");
+}
+
 #[tokio::test]
 async fn lost_answers_to_log_writes_are_not_errors_and_refused_writes_change_nothing() {
     let started = common::start(Limits::default()).await;
@@ -24,26 +38,24 @@ async fn lost_answers_to_log_writes_are_not_errors_and_refused_writes_change_not
     // Every K2V insert is applied but answered 500.
     let lost = Faults {
         lost_response_probability: 1.0,
-        ops: Some(vec![Op::InsertItem, Op::InsertBatch, Op::PutObject]),
         ..Faults::default()
     };
-    started.fake.set_faults(lost).expect("valid faults");
-    let reply = append(&mut c, "c", "one").await;
-    assert!(tagged(&reply).starts_with("c OK"), "{reply:?}");
-    let reply = c.run("d", "STORE 1 +FLAGS (\\Flagged)").await;
-    assert!(tagged(&reply).starts_with("d OK"), "{reply:?}");
+    set_faults_on(
+        &started.fake,
+        lost,
+        &[Op::InsertItem, Op::InsertBatch, Op::PutObject],
+    );
+    expect_status(&append(&mut c, "c", "one").await, "c OK");
+    expect_status(&c.run("d", "STORE 1 +FLAGS (\\Flagged)").await, "d OK");
 
     // Every K2V insert is refused (not applied).
     let refused = Faults {
         error_probability: 1.0,
-        ops: Some(vec![Op::InsertItem, Op::InsertBatch]),
         ..Faults::default()
     };
-    started.fake.set_faults(refused).expect("valid faults");
-    let reply = append(&mut c, "e", "two").await;
-    assert!(tagged(&reply).starts_with("e NO"), "{reply:?}");
-    let reply = c.run("f", "STORE 1 +FLAGS (\\Seen)").await;
-    assert!(tagged(&reply).starts_with("f NO"), "{reply:?}");
+    set_faults_on(&started.fake, refused, &[Op::InsertItem, Op::InsertBatch]);
+    expect_status(&append(&mut c, "e", "two").await, "e NO");
+    expect_status(&c.run("f", "STORE 1 +FLAGS (\\Seen)").await, "f NO");
 
     started
         .fake

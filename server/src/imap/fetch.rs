@@ -15,7 +15,7 @@ use imap_types::response::{Data, Response};
 use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::session::Session;
+use super::state::Session;
 use crate::mail::index::{flag, Entry, Index, Op};
 use crate::mail::{MailError, MessageRecord, UserStore};
 use crate::mime::{Kind, MessageMeta, HEADER_BLOCK_MAX};
@@ -229,12 +229,7 @@ pub(super) async fn fetch<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut seq = 0u32;
     while seq < exists {
         seq += 1;
-        let entry: Entry = session
-            .selected
-            .as_ref()
-            .expect("still selected")
-            .index
-            .entries[seq as usize - 1];
+        let entry: Entry = session.entry_at(seq);
         let wanted = if uid_command {
             contains(set, entry.uid, largest_uid)
         } else {

@@ -5,7 +5,7 @@
 use tokio::io::AsyncWrite;
 
 use super::output::Output;
-use super::session::Selected;
+use super::state::Selected;
 use crate::mail::index::Index;
 
 const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";

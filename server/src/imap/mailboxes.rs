@@ -1,15 +1,37 @@
-//! Mailbox commands of the authenticated state: DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LSUB, STATUS.
+//! Mailbox commands of the authenticated state: LIST (and its wildcard matching), DELETE, RENAME,
+//! SUBSCRIBE, UNSUBSCRIBE, LSUB, STATUS.
 
 use imap_types::mailbox::{ListMailbox, Mailbox};
 use imap_types::status::StatusDataItemName;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::input::decode_modified_utf7;
 use super::output::push_astring;
-use super::session::{wildcard_match, Session};
+use super::state::{Selected, Session};
 use crate::mail::index::flag;
 use crate::mail::SEPARATOR;
 
 impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+    /// LIST/LSUB reference as stored text.
+    pub(super) fn list_text(&self, reference: &Mailbox<'_>) -> String {
+        self.stored_text(list_text_mailbox(reference))
+    }
+
+    /// LIST/LSUB pattern as stored text.
+    pub(super) fn pattern_text(&self, pattern: &ListMailbox<'_>) -> String {
+        self.stored_text(list_text_pattern(pattern))
+    }
+
+    /// Text of a LIST/LSUB argument as stored (UTF-8): modified UTF-7 is decoded unless UTF8=ACCEPT;
+    /// text that does not decode is kept as it came.
+    fn stored_text(&self, text: String) -> String {
+        if self.utf8 {
+            text
+        } else {
+            decode_modified_utf7(&text).unwrap_or(text)
+        }
+    }
+
     pub(super) async fn delete(&mut self, tag: &str, mailbox: &Mailbox<'_>) {
         let user = self.user.clone().expect("authenticated");
         match self.name_of(mailbox) {
@@ -348,9 +370,57 @@ async fn status_line(
     Ok(Some(line))
 }
 
-fn user_selected_is(name: &str, selected: &super::session::Selected) -> bool {
+fn user_selected_is(name: &str, selected: &Selected) -> bool {
     let _ = (name, selected);
     // The selected mailbox's name is not kept; deleting any mailbox while one is selected keeps
     // the selection, whose later commands then fail with NO as its log is unreachable.
     false
+}
+
+/// IMAP LIST matching: `*` matches anything, `%` anything but the hierarchy separator. Dynamic
+/// programming over (pattern, name) positions, so hostile patterns cost O(pattern x name).
+fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
+    // reach[j]: the pattern prefix consumed so far matches name[..j].
+    let mut reach = vec![false; name.len() + 1];
+    reach[0] = true;
+    for &p in pattern {
+        let mut next = vec![false; name.len() + 1];
+        match p {
+            b'*' | b'%' => {
+                let mut on = false;
+                for j in 0..=name.len() {
+                    on = reach[j]
+                        || (on
+                            && j > 0
+                            && (p == b'*' || name[j - 1] != crate::mail::SEPARATOR as u8));
+                    next[j] = on;
+                }
+            }
+            c => {
+                for j in 1..=name.len() {
+                    next[j] = reach[j - 1] && name[j - 1] == c;
+                }
+            }
+        }
+        reach = next;
+    }
+    reach[name.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn list_wildcards_follow_rfc3501() {
+        assert!(wildcard_match(b"*", b"a.b"));
+        assert!(!wildcard_match(b"%", b"a.b"));
+        assert!(wildcard_match(b"a.%", b"a.b"));
+        assert!(wildcard_match(b"INBOX", b"INBOX"));
+        assert!(!wildcard_match(b"IN", b"INBOX"));
+        assert!(wildcard_match(b"%.%", b"a.b"));
+        assert!(!wildcard_match(b"a%", b"a.b"));
+        let hostile = b"*a".repeat(200);
+        assert!(!wildcard_match(&hostile, &b"a".repeat(150)));
+    }
 }

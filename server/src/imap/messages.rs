@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
 use super::output::uid_set;
-use super::session::Session;
+use super::state::Session;
 use crate::mail::index::{flag, Op};
 use crate::mail::transaction::LogWrite;
 use crate::mail::{MailError, MessageRecord};
@@ -72,12 +72,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if !self.matches(set, uid, seq) {
                 continue;
             }
-            let e = self
-                .selected
-                .as_ref()
-                .expect("still selected")
-                .index
-                .entries[seq as usize - 1];
+            let e = self.entry_at(seq);
             if unchanged_since.is_some_and(|m| e.modseq > m) {
                 modified.push(if uid { e.uid } else { seq });
                 continue;
@@ -177,12 +172,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let exists = selected.index.exists();
         let mut batch = Vec::new();
         for seq in 1..=exists {
-            let e = self
-                .selected
-                .as_ref()
-                .expect("still selected")
-                .index
-                .entries[seq as usize - 1];
+            let e = self.entry_at(seq);
             if e.flags & (flag::DELETED | flag::EXPUNGED) != flag::DELETED
                 || only.is_some_and(|set| !self.matches(set, true, seq))
             {
@@ -230,12 +220,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             if !self.in_set(set, uid, seq) {
                 continue;
             }
-            let e = self
-                .selected
-                .as_ref()
-                .expect("still selected")
-                .index
-                .entries[seq as usize - 1];
+            let e = self.entry_at(seq);
             if e.flags & flag::EXPUNGED != 0 {
                 // Dovecot's answer: nothing copied, and the expunges announced.
                 self.announce_expunges();

@@ -11,7 +11,7 @@ use imap_types::search::SearchKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::fetch::contains;
-use super::session::Session;
+use super::state::Session;
 use crate::mail::index::{flag, Entry, Index};
 use crate::mail::{MailError, MessageRecord, UserStore};
 use crate::mime::decode::decode_header_value;
@@ -305,12 +305,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         let wants_modseq = criteria.iter().any(has_modseq);
         let mut max_modseq = 0u64;
         for seq in 1..=exists {
-            let entry = self
-                .selected
-                .as_ref()
-                .expect("still selected")
-                .index
-                .entries[seq as usize - 1];
+            let entry = self.entry_at(seq);
             if entry.flags & flag::EXPUNGED != 0 {
                 continue; // expunged elsewhere, not yet announced: it matches nothing
             }

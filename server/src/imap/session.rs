@@ -1,51 +1,24 @@
 //! One IMAP connection: the state machine of RFC 3501 (not authenticated, authenticated, selected,
-//! logout) and the commands of each state.
+//! logout), reading each command and handing it to the handler of its state.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use base64::Engine;
-use imap_types::auth::AuthMechanism;
-use imap_types::command::{Command, CommandBody, FetchModifier, SelectParameter, StoreModifier};
+use imap_types::command::{Command, CommandBody, FetchModifier, StoreModifier};
 use imap_types::core::AString;
 use imap_types::extensions::enable::CapabilityEnable;
-use imap_types::mailbox::Mailbox;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::fetch;
 use super::input::{Incoming, Input};
 use super::mailboxes::ListOptions;
 use super::output::Output;
-use super::{fetch, CAPABILITIES};
+use super::state::{Next, Session};
 use crate::env::Io;
-use crate::mail::index::{Change, Index, Op, Recent};
-use crate::mail::{canonical, MailError, MailboxEntry, MessageRecord, UserStore};
+use crate::mail::SEPARATOR;
 use crate::Server;
 
-/// A selected mailbox: its log position and index.
-pub(super) struct Selected {
-    pub entry: MailboxEntry,
-    /// Whether this is INBOX, where LMTP deliveries land.
-    pub inbox: bool,
-    pub index: Index,
-    pub read_only: bool,
-    /// The messages that are \Recent in this session.
-    pub recent: Recent,
-    /// How many of the index's keywords the client was told of (FLAGS, PERMANENTFLAGS).
-    pub keywords_announced: u32,
-}
-
-pub(super) struct Session<R, W> {
-    pub server: Server,
-    pub input: Input<R>,
-    pub out: Output<W>,
-    pub user: Option<UserStore>,
-    pub selected: Option<Selected>,
-    /// CONDSTORE enabled (RFC 7162): MODSEQ goes with every FETCH of flags.
-    pub condstore: bool,
-    /// UTF8=ACCEPT enabled (RFC 6855): mailbox names travel as UTF-8, not modified UTF-7.
-    pub utf8: bool,
-    pub peer: SocketAddr,
-}
+/// Capabilities advertised: only what is implemented.
+pub const CAPABILITIES: &str = "IMAP4rev1 AUTH=PLAIN LITERAL+ UIDPLUS UNSELECT IDLE MOVE NAMESPACE ID ENABLE CONDSTORE LIST-EXTENDED LIST-STATUS SPECIAL-USE UTF8=ACCEPT";
 
 /// Serves one IMAP connection until the client logs out or goes away. A plain function returning
 /// the future: the connection is split and the session built before the task starts, so the task's
@@ -71,21 +44,6 @@ pub fn serve(
         peer,
     });
     session.serve_to_end()
-}
-
-/// What a command asks of the connection afterwards.
-pub(super) enum Next {
-    Continue,
-    Close,
-}
-
-pub(super) fn mailbox_name(mailbox: &Mailbox<'_>) -> Option<String> {
-    match mailbox {
-        Mailbox::Inbox => Some("INBOX".to_string()),
-        Mailbox::Other(other) => String::from_utf8(other.as_ref().to_vec())
-            .ok()
-            .map(|s| canonical(&s).to_string()),
-    }
 }
 
 /// The tag of an IDLE command that can start (a mailbox is selected), or the input back: a plain
@@ -190,28 +148,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         })
     }
 
-    pub(super) fn tagged(&mut self, tag: &str, status: &str, text: &str) {
-        let line = format!("{tag} {status} {text}\r\n");
-        self.out.line(line.as_bytes());
-    }
-
-    pub(super) fn storage_failure(&mut self, tag: &str, err: &MailError) {
-        match err {
-            MailError::NoSuchMailbox => self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox"),
-            MailError::MailboxExists => {
-                self.tagged(tag, "NO", "[ALREADYEXISTS] mailbox already exists")
-            }
-            other => {
-                tracing::warn!(error = %other, "storage failure");
-                self.tagged(
-                    tag,
-                    "NO",
-                    "[UNAVAILABLE] storage temporarily unavailable, try again",
-                );
-            }
-        }
-    }
-
     async fn command(&mut self, command: Command<'static>) -> std::io::Result<Next> {
         let tag = command.tag.inner().to_string();
         let authenticated = self.user.is_some();
@@ -255,54 +191,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 mechanism,
                 initial_response,
             } if !authenticated => {
-                if !matches!(mechanism, AuthMechanism::Plain) {
-                    self.tagged(&tag, "NO", "[CANNOT] only PLAIN is supported");
-                    return Ok(Next::Continue);
-                }
-                let response = match initial_response {
-                    Some(r) => r.declassify().to_vec(),
-                    None => {
-                        self.out.line(b"+ \r\n");
-                        self.out.flush().await?;
-                        let Some(line) = self.input.line(8 * 1024).await? else {
-                            return Ok(Next::Close);
-                        };
-                        let Ok(line) = line else {
-                            self.tagged(&tag, "BAD", "line too long");
-                            return Ok(Next::Continue);
-                        };
-                        let text = String::from_utf8_lossy(&line);
-                        let text = text.trim_end();
-                        if text == "*" {
-                            self.tagged(&tag, "BAD", "authentication cancelled");
-                            return Ok(Next::Continue);
-                        }
-                        match base64::engine::general_purpose::STANDARD.decode(text) {
-                            Ok(bytes) => bytes,
-                            Err(_) => {
-                                self.tagged(&tag, "BAD", "invalid base64");
-                                return Ok(Next::Continue);
-                            }
-                        }
-                    }
-                };
-                // PLAIN: authorization identity NUL authentication identity NUL password.
-                let mut fields = response.split(|&b| b == 0);
-                let (authz, authc, password) = (fields.next(), fields.next(), fields.next());
-                match (
-                    authz,
-                    authc.and_then(|a| std::str::from_utf8(a).ok()),
-                    password,
-                    fields.next(),
-                ) {
-                    (Some(authz), Some(name), Some(password), None)
-                        if authz.is_empty() || authz == name.as_bytes() =>
-                    {
-                        let name = name.to_string();
-                        self.login(&tag, &name, password).await
-                    }
-                    _ => self.tagged(&tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials"),
-                }
+                return self.authenticate(&tag, mechanism, initial_response).await;
             }
             CommandBody::Authenticate { .. } => self.tagged(&tag, "BAD", "already authenticated"),
             CommandBody::Login { .. } => self.tagged(&tag, "BAD", "already authenticated"),
@@ -313,9 +202,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     Some(name) if name == "INBOX" => {
                         self.tagged(&tag, "NO", "[ALREADYEXISTS] INBOX always exists")
                     }
-                    Some(name) => match user
-                        .create_mailbox(name.trim_end_matches(crate::mail::SEPARATOR))
-                        .await
+                    Some(name) => match user.create_mailbox(name.trim_end_matches(SEPARATOR)).await
                     {
                         Ok(_) => self.tagged(&tag, "OK", "CREATE completed"),
                         Err(e) => self.storage_failure(&tag, &e),
@@ -326,17 +213,11 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             CommandBody::Select {
                 mailbox,
                 parameters,
-            } => {
-                self.condstore |= parameters.contains(&SelectParameter::CondStore);
-                self.select(&tag, &mailbox, false).await
-            }
+            } => self.select(&tag, &mailbox, &parameters, false).await,
             CommandBody::Examine {
                 mailbox,
                 parameters,
-            } => {
-                self.condstore |= parameters.contains(&SelectParameter::CondStore);
-                self.select(&tag, &mailbox, true).await
-            }
+            } => self.select(&tag, &mailbox, &parameters, true).await,
             CommandBody::List {
                 reference,
                 mailbox_wildcard,
@@ -494,476 +375,6 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             _ => self.tagged(&tag, "BAD", "command not supported"),
         }
         Ok(Next::Continue)
-    }
-
-    /// A mailbox name from the client as stored (UTF-8): modified UTF-7 is decoded unless UTF8=ACCEPT.
-    pub(super) fn name_of(&self, mailbox: &Mailbox<'_>) -> Option<String> {
-        let name = mailbox_name(mailbox)?;
-        Some(if self.utf8 {
-            name
-        } else {
-            canonical(&super::input::decode_modified_utf7(&name)?).to_string()
-        })
-    }
-
-    /// A stored mailbox name as the client expects it.
-    pub(super) fn name_out(&self, name: &str) -> String {
-        if self.utf8 {
-            name.to_string()
-        } else {
-            utf7_imap::encode_utf7_imap(name.to_string())
-        }
-    }
-
-    /// LIST/LSUB reference as stored text.
-    pub(super) fn list_text(&self, reference: &Mailbox<'_>) -> String {
-        let text = super::mailboxes::list_text_mailbox(reference);
-        if self.utf8 {
-            text
-        } else {
-            super::input::decode_modified_utf7(&text).unwrap_or(text)
-        }
-    }
-
-    /// LIST/LSUB pattern as stored text.
-    pub(super) fn pattern_text(&self, pattern: &imap_types::mailbox::ListMailbox<'_>) -> String {
-        let text = super::mailboxes::list_text_pattern(pattern);
-        if self.utf8 {
-            text
-        } else {
-            super::input::decode_modified_utf7(&text).unwrap_or(text)
-        }
-    }
-
-    /// LOGIN and AUTHENTICATE PLAIN: rate limited per user and address, NO after a delay on failure.
-    async fn login(&mut self, tag: &str, name: &str, password: &[u8]) {
-        let inner = self.server.inner();
-        let addr = self.peer.ip();
-        let delay = Duration::from_millis(inner.config.limits.auth_failure_delay_ms);
-        if !inner.login_limiter.allowed(name, &addr) {
-            tokio::time::sleep(delay).await;
-            return self.tagged(
-                tag,
-                "NO",
-                "[AUTHENTICATIONFAILED] too many failed logins, try later",
-            );
-        }
-        match crate::auth::login(&self.server, name, password).await {
-            Ok(user) => {
-                self.server.inner().login_limiter.succeeded(name);
-                self.user = Some(user);
-                self.input.logged_in();
-                self.tagged(tag, "OK", &format!("[CAPABILITY {CAPABILITIES}] logged in"));
-            }
-            Err(crate::auth::AuthError::Busy) => {
-                self.tagged(
-                    tag,
-                    "NO",
-                    "[UNAVAILABLE] too many logins in progress, try again later",
-                );
-            }
-            Err(crate::auth::AuthError::InvalidCredentials) => {
-                self.server.inner().login_limiter.failed(name, &addr);
-                tokio::time::sleep(delay).await;
-                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] invalid credentials");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "login failed");
-                self.tagged(tag, "NO", "[UNAVAILABLE] login temporarily unavailable");
-            }
-        }
-    }
-
-    async fn select(&mut self, tag: &str, mailbox: &Mailbox<'_>, read_only: bool) {
-        self.selected = None;
-        let user = self
-            .user
-            .clone()
-            .expect("select runs only when authenticated");
-        let Some(name) = self.name_of(mailbox) else {
-            return self.tagged(tag, "NO", "[NONEXISTENT] no such mailbox");
-        };
-        let entry = match user.find_mailbox(&name).await {
-            Ok(entry) => entry,
-            Err(e) => return self.storage_failure(tag, &e),
-        };
-        if name == "INBOX" {
-            if let Err(e) = user.import_deliveries(&entry, None).await {
-                tracing::debug!(error = %e, "importing deliveries failed");
-            }
-        }
-        let index = match user.load_index(&entry).await {
-            Ok(index) => index,
-            Err(e) => return self.storage_failure(tag, &e),
-        };
-        // \Recent (RFC 3501 2.3.2): SELECT claims what no session has seen yet; EXAMINE only looks.
-        // Best effort: without the watermark, no message is recent in this session.
-        let mut recent = Recent::none(index.uidnext);
-        let claim = if read_only {
-            user.recent_watermark(&entry)
-                .await
-                .map(|w| recent = Recent::read_only(w))
-        } else {
-            user.claim_recent(&entry, index.uidnext)
-                .await
-                .map(|won| recent.claimed(won, index.uidnext))
-        };
-        if let Err(e) = claim {
-            tracing::debug!(error = %e, "recent watermark unavailable");
-        }
-        let head = format!(
-            "{}* {} EXISTS\r\n* {} RECENT\r\n* OK [UIDVALIDITY {}] UIDs valid\r\n* OK [UIDNEXT {}] predicted next UID\r\n",
-            super::keywords::flags_responses(&index),
-            index.exists(),
-            recent.count(&index),
-            entry.uidvalidity,
-            index.uidnext,
-        );
-        self.out.line(head.as_bytes());
-        if let Some(first) = index
-            .entries
-            .iter()
-            .position(|e| e.flags & crate::mail::index::flag::SEEN == 0)
-        {
-            self.out
-                .line(format!("* OK [UNSEEN {}] first unseen\r\n", first + 1).as_bytes());
-        }
-        self.out.line(
-            format!(
-                "* OK [HIGHESTMODSEQ {}] highest\r\n",
-                index.highest_modseq.max(1)
-            )
-            .as_bytes(),
-        );
-        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
-        self.tagged(
-            tag,
-            "OK",
-            &format!(
-                "[{mode}] {} completed",
-                if read_only { "EXAMINE" } else { "SELECT" }
-            ),
-        );
-        self.selected = Some(Selected {
-            entry,
-            keywords_announced: index.keywords.len() as u32,
-            index,
-            read_only,
-            inbox: name == "INBOX",
-            recent,
-        });
-    }
-
-    /// Reads new log operations of the selected mailbox and tells the client what changed,
-    /// expunges included.
-    pub(super) async fn refresh_selected(&mut self) -> Result<(), MailError> {
-        self.refresh_view(true, true).await
-    }
-
-    /// Reads new log operations of the selected mailbox into the session's view. New messages are
-    /// announced first, so that every later number is one the client has; then flag changes, unless
-    /// `flags` is false (the command reports flags itself); then, if `expunges`, the expunged
-    /// messages. Without `expunges` they stay in the view, sequence numbers unchanged, until a
-    /// command that may announce them (RFC 3501 7.4.1).
-    pub(super) async fn refresh_view(
-        &mut self,
-        flags: bool,
-        expunges: bool,
-    ) -> Result<(), MailError> {
-        let (Some(user), Some(selected)) = (self.user.as_ref(), self.selected.as_mut()) else {
-            return Ok(());
-        };
-        if selected.inbox {
-            // Deliveries are best effort here: they stay queued and are imported next time.
-            if let Err(e) = user
-                .import_deliveries(&selected.entry, selected.index.cursor.as_deref())
-                .await
-            {
-                tracing::debug!(error = %e, "importing deliveries failed");
-            }
-        }
-        let mut lines = Vec::new();
-        let exists_before = selected.index.exists();
-        let condstore = self.condstore;
-        let recent = selected.recent;
-        let recent_before = recent.count(&selected.index);
-        user.refresh(
-            &selected.entry,
-            &mut selected.index,
-            |index, change| match change {
-                Change::Flags(seq) if flags => {
-                    let entry = &index.entries[seq as usize - 1];
-                    let flags = fetch::flag_list(index, entry, recent.contains(entry.uid));
-                    let modseq = if condstore {
-                        format!(" MODSEQ ({})", entry.modseq)
-                    } else {
-                        String::new()
-                    };
-                    lines.extend_from_slice(
-                        format!(
-                            "* {seq} FETCH (UID {} FLAGS ({flags}){modseq})\r\n",
-                            entry.uid,
-                        )
-                        .as_bytes(),
-                    );
-                }
-                Change::Exists | Change::Expunged(_) | Change::Flags(_) | Change::None => {}
-            },
-        )
-        .await?;
-        // The view only grows during a fold (expunged messages keep their place), so one EXISTS
-        // covers every number in the lines that follow.
-        if selected.index.exists() > exists_before {
-            self.out
-                .line(format!("* {} EXISTS\r\n", selected.index.exists()).as_bytes());
-        }
-        // Before any FETCH that carries a new keyword.
-        super::keywords::announce(selected, &mut self.out);
-        self.out.line(&lines);
-        // Messages that arrived while selected are \Recent here, unless another session got them.
-        let uidnext = selected.index.uidnext;
-        if !selected.read_only && uidnext > selected.recent.claimed_to {
-            match user.claim_recent(&selected.entry, uidnext).await {
-                Ok(won) => selected.recent.claimed(won, uidnext),
-                Err(e) => tracing::debug!(error = %e, "claiming recent messages failed"),
-            }
-        }
-        let recent_after = selected.recent.count(&selected.index);
-        if recent_after != recent_before {
-            self.out
-                .line(format!("* {recent_after} RECENT\r\n").as_bytes());
-        }
-        if expunges {
-            self.announce_expunges();
-        }
-        Ok(())
-    }
-
-    /// Sends EXPUNGE for the messages of the view expunged since the last announcement.
-    pub(super) fn announce_expunges(&mut self) {
-        let Some(selected) = self.selected.as_mut() else {
-            return;
-        };
-        let out = &mut self.out;
-        selected
-            .index
-            .announce_expunges(|seq| out.line(format!("* {seq} EXPUNGE\r\n").as_bytes()));
-    }
-
-    /// APPEND: the message literal streams from the socket to storage one chunk at a time, through
-    /// the MIME scanner; the message exists once its log operation is written, and only then is OK sent.
-    async fn append(&mut self, command: Command<'static>, length: u32) -> std::io::Result<Next> {
-        let tag = command.tag.inner().to_string();
-        let CommandBody::Append {
-            mailbox,
-            flags,
-            date,
-            ..
-        } = command.body
-        else {
-            unreachable!("input hands over APPEND commands only as Incoming::Append")
-        };
-        let chunk_bytes = self.server.inner().config.limits.chunk_bytes;
-        let user = match (&self.user, self.name_of(&mailbox)) {
-            (Some(user), Some(_)) => Some(user.clone()),
-            _ => None,
-        };
-        let entry = match &user {
-            Some(user) => {
-                user.find_mailbox(&self.name_of(&mailbox).unwrap_or_default())
-                    .await
-            }
-            None => Err(MailError::NoSuchMailbox),
-        };
-        // Whatever happens, the literal is consumed so the connection stays in sync.
-        let mut writer = match (&user, &entry) {
-            (Some(user), Ok(_)) => {
-                Some(user.body_writer(self.server.inner().env.random(), chunk_bytes))
-            }
-            _ => None,
-        };
-        let mut scanner = crate::mime::Scanner::new();
-        let mut failure: Option<MailError> = None;
-        let mut left = length as usize;
-        let mut chunk = Vec::new();
-        while left > 0 {
-            chunk.clear();
-            let n = self
-                .input
-                .read_literal(&mut chunk, left.min(chunk_bytes))
-                .await?;
-            if n == 0 {
-                return Ok(Next::Close); // the client went away mid-literal: nothing was acknowledged
-            }
-            left -= n;
-            if failure.is_none() {
-                if let Some(w) = writer.as_mut() {
-                    scanner.feed(&chunk);
-                    if let Err(e) = w.write(&chunk).await {
-                        failure = Some(e);
-                    }
-                }
-            }
-        }
-        drop(chunk);
-        match self.input.finish_append().await? {
-            Ok(true) => {}
-            Ok(false) | Err(_) => {
-                self.tagged(&tag, "BAD", "junk after APPEND literal");
-                return Ok(Next::Continue);
-            }
-        }
-        let Some(user) = user else {
-            self.tagged(
-                &tag,
-                if self.user.is_some() { "NO" } else { "BAD" },
-                "APPEND needs a login and a valid mailbox",
-            );
-            return Ok(Next::Continue);
-        };
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(MailError::NoSuchMailbox) => {
-                self.tagged(&tag, "NO", "[TRYCREATE] no such mailbox");
-                return Ok(Next::Continue);
-            }
-            Err(e) => {
-                self.storage_failure(&tag, &e);
-                return Ok(Next::Continue);
-            }
-        };
-        if let Some(e) = failure {
-            self.storage_failure(&tag, &e);
-            return Ok(Next::Continue);
-        }
-        let writer = writer.expect("a writer exists whenever the mailbox was found");
-        let internal_date = match date {
-            Some(d) => d.as_ref().timestamp(),
-            None => unix_seconds(&self.server),
-        };
-        let flag_names: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
-        let result: Result<[u8; 16], MailError> = async {
-            let message = *writer_message(&writer);
-            let body = writer.finish().await?;
-            let meta = scanner.finish();
-            let size = body.size as u32;
-            user.put_record(
-                &message,
-                &MessageRecord {
-                    body,
-                    internal_date,
-                    meta,
-                },
-            )
-            .await?;
-            let cursor = self.selected.as_ref().and_then(|s| s.index.cursor.clone());
-            let op = Op::Append {
-                message,
-                size,
-                internal_date,
-                flags: flag_names,
-            };
-            user.log_append(&entry, &op, cursor.as_deref()).await?;
-            // Notification is best effort: the message is stored whatever happens here.
-            if let Err(e) = user.notify(&entry).await {
-                tracing::debug!(error = %e, "notify failed");
-            }
-            Ok(message)
-        }
-        .await;
-        match result {
-            Ok(message) => {
-                let mut uid = 0;
-                if self.selected.as_ref().map(|s| s.entry.id) == Some(entry.id) {
-                    if let Err(e) = self.refresh_selected().await {
-                        tracing::debug!(error = %e, "refresh after append failed");
-                    }
-                    let index = &self.selected.as_ref().expect("checked just above").index;
-                    uid = index
-                        .entries
-                        .iter()
-                        .rev()
-                        .find(|e| e.message == message)
-                        .map_or(0, |e| e.uid);
-                } else if let Ok(uids) = user.uids_of(&entry, &[message]).await {
-                    uid = uids[0];
-                }
-                if uid > 0 {
-                    self.tagged(
-                        &tag,
-                        "OK",
-                        &format!("[APPENDUID {} {uid}] APPEND completed", entry.uidvalidity),
-                    );
-                } else {
-                    self.tagged(&tag, "OK", "APPEND completed");
-                }
-            }
-            Err(e) => self.storage_failure(&tag, &e),
-        }
-        Ok(Next::Continue)
-    }
-}
-
-fn writer_message(writer: &crate::mail::body::BodyWriter) -> &[u8; 16] {
-    writer.message()
-}
-
-fn unix_seconds(server: &Server) -> i64 {
-    server
-        .inner()
-        .env
-        .clock
-        .now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// IMAP LIST matching: `*` matches anything, `%` anything but the hierarchy separator. Dynamic
-/// programming over (pattern, name) positions, so hostile patterns cost O(pattern x name).
-pub(crate) fn wildcard_match(pattern: &[u8], name: &[u8]) -> bool {
-    // reach[j]: the pattern prefix consumed so far matches name[..j].
-    let mut reach = vec![false; name.len() + 1];
-    reach[0] = true;
-    for &p in pattern {
-        let mut next = vec![false; name.len() + 1];
-        match p {
-            b'*' | b'%' => {
-                let mut on = false;
-                for j in 0..=name.len() {
-                    on = reach[j]
-                        || (on
-                            && j > 0
-                            && (p == b'*' || name[j - 1] != crate::mail::SEPARATOR as u8));
-                    next[j] = on;
-                }
-            }
-            c => {
-                for j in 1..=name.len() {
-                    next[j] = reach[j - 1] && name[j - 1] == c;
-                }
-            }
-        }
-        reach = next;
-    }
-    reach[name.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard_match;
-
-    #[test]
-    fn list_wildcards_follow_rfc3501() {
-        assert!(wildcard_match(b"*", b"a.b"));
-        assert!(!wildcard_match(b"%", b"a.b"));
-        assert!(wildcard_match(b"a.%", b"a.b"));
-        assert!(wildcard_match(b"INBOX", b"INBOX"));
-        assert!(!wildcard_match(b"IN", b"INBOX"));
-        assert!(wildcard_match(b"%.%", b"a.b"));
-        assert!(!wildcard_match(b"a%", b"a.b"));
-        let hostile = b"*a".repeat(200);
-        assert!(!wildcard_match(&hostile, &b"a".repeat(150)));
     }
 }
 

@@ -4,7 +4,10 @@
 
 use bytes::Bytes;
 
-use super::{layout, BodyRef, MailError};
+use super::error::MailError;
+use super::layout;
+use super::records::BodyRef;
+use super::retry::read_retrying;
 use crate::crypto::{SecretKey, STREAM_PREFIX_BYTES, TAG_BYTES};
 use crate::env::Env;
 use crate::storage::Store;
@@ -72,7 +75,7 @@ impl BodyWriter {
         if let Err(e) = self.store.blob_put(&key, Bytes::from(chunk)).await {
             // Only this writer writes this key: an object of the right size there means the
             // answer was lost, not the write.
-            let head = super::read_retrying(|| self.store.blob_head(&key)).await;
+            let head = read_retrying(|| self.store.blob_head(&key)).await;
             if head.ok().flatten() != Some(len) {
                 return Err(e.into());
             }

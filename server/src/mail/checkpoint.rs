@@ -8,9 +8,14 @@
 
 use std::time::Duration;
 
+use super::error::MailError;
+use super::event_log::Fold;
 use super::index::{Index, Snapshot};
+use super::layout;
 use super::overflow::Overflow;
-use super::{decode, encode, layout, read_retrying, Fold, MailError, MailboxEntry, UserStore};
+use super::records::{decode, encode, MailboxEntry};
+use super::retry::read_retrying;
+use super::user::UserStore;
 use crate::storage::{RowQuery, StorageError};
 
 /// Operations a log tail may hold before a new checkpoint is written.

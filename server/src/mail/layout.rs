@@ -1,8 +1,7 @@
 //! Where a user's data lives in the store. Names never carry plaintext: users are hashed, mailboxes
 //! and messages are random ids, everything else is inside sealed values.
 
-use blake2::digest::{Update, VariableOutput};
-use blake2::Blake2bVar;
+use crate::crypto::blake2b;
 
 /// Hex of a 128-bit id.
 pub fn hex_id(id: &[u8; 16]) -> String {
@@ -11,14 +10,7 @@ pub fn hex_id(id: &[u8; 16]) -> String {
 
 /// The store-side name of a user: hex of a keyed BLAKE2b-128 of the login name.
 pub fn user_id(login: &str) -> String {
-    let mut hasher = Blake2bVar::new(16).expect("16 is a valid BLAKE2b output size");
-    hasher.update(b"imapsim user v1\0");
-    hasher.update(login.as_bytes());
-    let mut out = [0u8; 16];
-    hasher
-        .finalize_variable(&mut out)
-        .expect("buffer has the requested size");
-    hex::encode(out)
+    hex::encode(blake2b::<16>(&[b"imapsim user v1\0", login.as_bytes()]))
 }
 
 /// K2V row holding the user's wrapped secret key.

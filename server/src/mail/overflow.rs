@@ -1,8 +1,8 @@
 //! Keywords beyond a message's flags word. A mailbox's keyword table keeps every keyword, but the
-//! flags word of an [`Entry`](super::index::Entry) has bits for the first
-//! [`KEYWORD_BITS`](super::index::flag::KEYWORD_BITS) only; a later keyword set on a message is a
-//! (UID, table position) pair in one sorted list per mailbox. `Entry` stays 48 bytes, and a mailbox
-//! that never has that many keywords (every session's view holds an index) pays one null pointer.
+//! flags word of an index `Entry` has bits for the first `flag::KEYWORD_BITS` only; a later
+//! keyword set on a message is a (UID, table position) pair in one sorted list per mailbox.
+//! `Entry` stays 48 bytes, and a mailbox that never has that many keywords (every session's view
+//! holds an index) pays one null pointer.
 
 use serde::{Deserialize, Serialize};
 

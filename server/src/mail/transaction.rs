@@ -15,8 +15,12 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use super::error::MailError;
 use super::index::Op;
-use super::{encode, layout, read_retrying, MailError, MailboxEntry, UserStore};
+use super::layout;
+use super::records::{encode, MailboxEntry};
+use super::retry::read_retrying;
+use super::user::UserStore;
 use crate::storage::{RowInsert, RowQuery, StorageError};
 
 /// Rows read per request when checking whether a batch whose answer failed was applied.

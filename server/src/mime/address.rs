@@ -5,7 +5,7 @@
 //! `MISSING_MAILBOX`, `SYNTAX_ERROR`, `INVALID_ROUTE`). Encoded words stay raw, as Dovecot keeps them.
 
 use super::header::Parser;
-use super::Address;
+use super::meta::Address;
 
 struct Ctx<'a> {
     p: Parser<'a>,
@@ -122,10 +122,7 @@ impl Ctx<'_> {
     fn local_part(&mut self) -> i32 {
         self.s.clear();
         let ret = if self.p.cur() == b'"' {
-            let mut s = std::mem::take(&mut self.s);
-            let r = self.p.parse_quoted_string(&mut s);
-            self.s = s;
-            r
+            self.p.parse_quoted_string(&mut self.s)
         } else {
             self.nonstrict_dot_atom()
         };
@@ -138,9 +135,7 @@ impl Ctx<'_> {
 
     fn domain(&mut self) -> i32 {
         self.s.clear();
-        let mut s = std::mem::take(&mut self.s);
-        let ret = self.p.parse_domain(&mut s);
-        self.s = s;
+        let ret = self.p.parse_domain(&mut self.s);
         if ret < 0 {
             return -1;
         }
@@ -161,9 +156,7 @@ impl Ctx<'_> {
                 self.s.push(b',');
             }
             self.s.push(b'@');
-            let mut s = std::mem::take(&mut self.s);
-            let ret = self.p.parse_domain(&mut s);
-            self.s = s;
+            let ret = self.p.parse_domain(&mut self.s);
             if ret <= 0 {
                 return ret;
             }
@@ -210,9 +203,7 @@ impl Ctx<'_> {
 
     fn name_addr(&mut self) -> i32 {
         self.s.clear();
-        let mut s = std::mem::take(&mut self.s);
-        let ret = self.p.parse_phrase(&mut s);
-        self.s = s;
+        let ret = self.p.parse_phrase(&mut self.s);
         if ret <= 0 || self.p.cur() != b'<' {
             return -1;
         }
@@ -254,9 +245,7 @@ impl Ctx<'_> {
         } else if ret2 == -2 {
             self.s.push(b' ');
             let orig = self.s.len();
-            let mut s = std::mem::take(&mut self.s);
-            let _ = self.p.parse_phrase(&mut s);
-            self.s = s;
+            let _ = self.p.parse_phrase(&mut self.s);
             if self.s.len() != orig {
                 self.addr.mailbox = None;
                 self.addr.name = Some(self.s.clone());
@@ -299,9 +288,7 @@ impl Ctx<'_> {
 
     fn group(&mut self) -> i32 {
         self.s.clear();
-        let mut s = std::mem::take(&mut self.s);
-        let r = self.p.parse_phrase(&mut s);
-        self.s = s;
+        let r = self.p.parse_phrase(&mut self.s);
         if r <= 0 || self.p.cur() != b':' {
             return -1;
         }

@@ -451,17 +451,17 @@ mod tests {
         out
     }
 
+    /// `encoded` fed in chunks of each size from 1 byte up decodes to `decoded`.
+    fn decodes_in_chunks_of_every_size(cte: Cte, encoded: &[u8], decoded: &[u8]) {
+        for size in 1..encoded.len() {
+            let mut d = TransferDecoder::new(cte);
+            assert_eq!(chunked(&mut d, encoded, size), decoded, "size {size}");
+        }
+    }
+
     #[test]
     fn base64_decodes_across_chunks_and_skips_line_breaks() {
-        let encoded = b"aGVsbG8g\r\nd29ybGQ=\r\n";
-        for size in 1..encoded.len() {
-            let mut d = TransferDecoder::new(Cte::Base64);
-            assert_eq!(
-                chunked(&mut d, encoded, size),
-                b"hello world",
-                "size {size}"
-            );
-        }
+        decodes_in_chunks_of_every_size(Cte::Base64, b"aGVsbG8g\r\nd29ybGQ=\r\n", b"hello world");
     }
 
     #[test]
@@ -474,15 +474,11 @@ mod tests {
 
     #[test]
     fn quoted_printable_soft_breaks_escapes_and_trailing_space() {
-        let encoded = b"caf=C3=A9 =\r\nna=c3=afve  \r\nend=\nx = y =ZZ";
-        for size in 1..encoded.len() {
-            let mut d = TransferDecoder::new(Cte::QuotedPrintable);
-            assert_eq!(
-                chunked(&mut d, encoded, size),
-                "café naïve\r\nendx = y =ZZ".as_bytes(),
-                "size {size}"
-            );
-        }
+        decodes_in_chunks_of_every_size(
+            Cte::QuotedPrintable,
+            b"caf=C3=A9 =\r\nna=c3=afve  \r\nend=\nx = y =ZZ",
+            "café naïve\r\nendx = y =ZZ".as_bytes(),
+        );
     }
 
     #[test]
@@ -503,25 +499,21 @@ mod tests {
 
     #[test]
     fn charsets_decode_across_chunks_and_unknown_ones_read_as_utf8() {
-        let mut d = CharsetDecoder::new(Some(b"iso-8859-1"));
-        let mut out = String::new();
-        d.decode(b"caf\xe9", &mut out);
-        assert_eq!(out, "café");
-        let mut d = CharsetDecoder::new(Some(b"x-unheard-of"));
-        let mut out = String::new();
-        for b in "Zürich".as_bytes() {
-            d.decode(std::slice::from_ref(b), &mut out);
+        /// `input` in `charset`, fed `chunk` bytes at a time.
+        fn decoded(charset: &[u8], input: &[u8], chunk: usize) -> String {
+            let mut d = CharsetDecoder::new(Some(charset));
+            let mut out = String::new();
+            for piece in input.chunks(chunk) {
+                d.decode(piece, &mut out);
+            }
+            out
         }
-        assert_eq!(out, "Zürich");
-        let mut d = CharsetDecoder::new(Some(b"us-ascii"));
-        let mut out = String::new();
-        d.decode(b"a\xffb", &mut out);
-        assert_eq!(out, "a\u{FFFD}b");
-        let mut d = CharsetDecoder::new(Some(b"utf-8"));
-        let mut out = String::new();
-        d.decode(b"\xff\xfeab", &mut out);
+        assert_eq!(decoded(b"iso-8859-1", b"caf\xe9", 100), "café");
+        assert_eq!(decoded(b"x-unheard-of", "Zürich".as_bytes(), 1), "Zürich");
+        assert_eq!(decoded(b"us-ascii", b"a\xffb", 100), "a\u{FFFD}b");
         assert_eq!(
-            out, "\u{FFFD}\u{FFFD}ab",
+            decoded(b"utf-8", b"\xff\xfeab", 100),
+            "\u{FFFD}\u{FFFD}ab",
             "a UTF-16 BOM does not switch the charset"
         );
     }

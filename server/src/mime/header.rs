@@ -117,11 +117,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 b'\n' if self.last_comment.is_some() => {
-                    let mut end = self.pos;
-                    if end > start && self.data[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                    self.comment_append(start, end);
+                    self.comment_append(start, self.before_line_break(start));
                     start = self.pos + 1;
                 }
                 b'\\' => {
@@ -212,42 +208,75 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn parse_mime_token(&mut self, out: &mut Vec<u8>) -> i32 {
+        self.parse_run(out, |c| is_atext_non_tspecial(c) || c == b'.')
+    }
+
+    /// Copies the run of bytes `accept` takes, then skips white space after it (0 at the end).
+    fn parse_run(&mut self, out: &mut Vec<u8>, accept: impl Fn(u8) -> bool) -> i32 {
         let start = self.pos;
-        while self.pos < self.data.len() {
-            let c = self.data[self.pos];
-            if is_atext_non_tspecial(c) || c == b'.' {
-                self.pos += 1;
-                continue;
-            }
-            out.extend_from_slice(&self.data[start..self.pos]);
-            return self.skip_lwsp();
+        while self.pos < self.data.len() && accept(self.data[self.pos]) {
+            self.pos += 1;
         }
         out.extend_from_slice(&self.data[start..self.pos]);
-        0
+        if self.pos < self.data.len() {
+            self.skip_lwsp()
+        } else {
+            0
+        }
+    }
+
+    /// Copies `data[start..pos]` and the NUL's replacement; the cursor is on the NUL.
+    fn copy_with_nul_replaced(&self, out: &mut Vec<u8>, start: usize) {
+        out.extend_from_slice(&self.data[start..self.pos]);
+        out.extend_from_slice(NUL_REPLACEMENT);
+    }
+
+    /// Copies `data[start..pos]` without the CR of a CRLF; the cursor is on the LF (unfolding).
+    fn copy_before_line_break(&self, out: &mut Vec<u8>, start: usize) {
+        out.extend_from_slice(&self.data[start..self.before_line_break(start)]);
+    }
+
+    /// Where the text from `start` to the LF at the cursor ends: before the CR of a CRLF.
+    fn before_line_break(&self, start: usize) -> usize {
+        if self.pos > start && self.data[self.pos - 1] == b'\r' {
+            self.pos - 1
+        } else {
+            self.pos
+        }
     }
 
     /// Parses a quoted string; the cursor is on its opening quote.
     pub(crate) fn parse_quoted_string(&mut self, out: &mut Vec<u8>) -> i32 {
+        self.parse_delimited(out, b'"', false)
+    }
+
+    /// Parses a domain literal, brackets kept; the cursor is on its `[`.
+    fn parse_domain_literal(&mut self, out: &mut Vec<u8>) -> i32 {
+        self.parse_delimited(out, b']', true)
+    }
+
+    /// A quoted string (`literal` false) or a domain literal (`literal` true, which keeps its
+    /// brackets and backslashes and refuses a nested `[`), read up to `close`, as Dovecot's
+    /// rfc822-parser reads them: a NUL becomes U+FFFD, line breaks unfold, and a backslash before
+    /// a line break or NUL escapes nothing.
+    fn parse_delimited(&mut self, out: &mut Vec<u8>, close: u8, literal: bool) -> i32 {
+        let mut start = if literal { self.pos } else { self.pos + 1 };
         self.pos += 1;
-        let mut start = self.pos;
         while self.pos < self.data.len() {
             match self.data[self.pos] {
                 0 => {
-                    out.extend_from_slice(&self.data[start..self.pos]);
-                    out.extend_from_slice(NUL_REPLACEMENT);
+                    self.copy_with_nul_replaced(out, start);
                     start = self.pos + 1;
                 }
-                b'"' => {
-                    out.extend_from_slice(&self.data[start..self.pos]);
+                c if c == close => {
+                    let end = if literal { self.pos + 1 } else { self.pos };
+                    out.extend_from_slice(&self.data[start..end]);
                     self.pos += 1;
                     return self.skip_lwsp();
                 }
+                b'[' if literal => return -1,
                 b'\n' => {
-                    let mut end = self.pos;
-                    if end > start && self.data[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                    out.extend_from_slice(&self.data[start..end]);
+                    self.copy_before_line_break(out, start);
                     start = self.pos + 1;
                 }
                 b'\\' => {
@@ -256,8 +285,12 @@ impl<'a> Parser<'a> {
                         return -1;
                     }
                     if matches!(self.data[self.pos], b'\r' | b'\n' | 0) {
+                        if literal {
+                            out.extend_from_slice(&self.data[start..self.pos]);
+                            start = self.pos;
+                        }
                         self.pos -= 1;
-                    } else {
+                    } else if !literal {
                         out.extend_from_slice(&self.data[start..self.pos - 1]);
                         start = self.pos;
                     }
@@ -270,18 +303,7 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_atom_or_dot(&mut self, out: &mut Vec<u8>) -> i32 {
-        let start = self.pos;
-        while self.pos < self.data.len() {
-            let c = self.data[self.pos];
-            if is_atext(c) || c == b'.' {
-                self.pos += 1;
-                continue;
-            }
-            out.extend_from_slice(&self.data[start..self.pos]);
-            return self.skip_lwsp();
-        }
-        out.extend_from_slice(&self.data[start..self.pos]);
-        0
+        self.parse_run(out, |c| is_atext(c) || c == b'.')
     }
 
     pub(crate) fn parse_phrase(&mut self, out: &mut Vec<u8>) -> i32 {
@@ -307,48 +329,6 @@ impl<'a> Parser<'a> {
             out.push(b' ');
         }
         self.skip_lwsp()
-    }
-
-    fn parse_domain_literal(&mut self, out: &mut Vec<u8>) -> i32 {
-        let mut start = self.pos;
-        self.pos += 1;
-        while self.pos < self.data.len() {
-            match self.data[self.pos] {
-                0 => {
-                    out.extend_from_slice(&self.data[start..self.pos]);
-                    out.extend_from_slice(NUL_REPLACEMENT);
-                    start = self.pos + 1;
-                }
-                b'[' => return -1,
-                b']' => {
-                    out.extend_from_slice(&self.data[start..=self.pos]);
-                    self.pos += 1;
-                    return self.skip_lwsp();
-                }
-                b'\n' => {
-                    let mut end = self.pos;
-                    if end > start && self.data[end - 1] == b'\r' {
-                        end -= 1;
-                    }
-                    out.extend_from_slice(&self.data[start..end]);
-                    start = self.pos + 1;
-                }
-                b'\\' => {
-                    self.pos += 1;
-                    if self.pos >= self.data.len() {
-                        return -1;
-                    }
-                    if matches!(self.data[self.pos], b'\r' | b'\n' | 0) {
-                        out.extend_from_slice(&self.data[start..self.pos]);
-                        start = self.pos;
-                        self.pos -= 1;
-                    }
-                }
-                _ => {}
-            }
-            self.pos += 1;
-        }
-        -1
     }
 
     /// Parses `@domain`; the cursor is on the `@`.
@@ -651,24 +631,28 @@ mod tests {
         assert!(ct.params.is_empty());
     }
 
+    /// Asserts that Content-Type `value` has exactly the parameters `expected`, in order.
+    fn assert_params(value: &[u8], expected: &[(&[u8], &[u8])]) {
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        assert_eq!(parse_content_type(value).params, expected);
+    }
+
     #[test]
     fn rfc2231_continuations_are_merged_in_index_order() {
-        let ct = parse_content_type(
+        assert_params(
             b"image/gif; name*1=\"about \"; name*0=\"Book \";\n name*2=\"coffe tables.gif\"",
-        );
-        assert_eq!(
-            ct.params,
-            vec![(b"name".to_vec(), b"Book about coffe tables.gif".to_vec())]
+            &[(b"name", b"Book about coffe tables.gif")],
         );
     }
 
     #[test]
     fn rfc2231_charset_form_stays_encoded_with_star_key() {
-        let ct =
-            parse_content_type(b"text/plain; title*0*=us-ascii'en'This%20is; title*1=\" 100%\"");
-        assert_eq!(
-            ct.params,
-            vec![(b"title*".to_vec(), b"us-ascii'en'This%20is 100%25".to_vec())]
+        assert_params(
+            b"text/plain; title*0*=us-ascii'en'This%20is; title*1=\" 100%\"",
+            &[(b"title*", b"us-ascii'en'This%20is 100%25")],
         );
     }
 

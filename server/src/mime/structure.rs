@@ -13,7 +13,7 @@ use imap_types::core::{IString, Literal, NString, Quoted, Vec1};
 use imap_types::envelope::{Address as ImapAddress, Envelope as ImapEnvelope};
 
 use super::header::{eq_ic, NUL_REPLACEMENT};
-use super::{Address, Content, Envelope, Kind, MessageMeta, Part};
+use super::meta::{Address, Content, Envelope, Kind, MessageMeta, Part};
 
 impl MessageMeta {
     /// BODYSTRUCTURE (`extended`) or BODY (not `extended`) of the message.

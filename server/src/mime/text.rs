@@ -11,7 +11,7 @@
 
 use super::decode::{decode_header_value, fold_into, CharsetDecoder, Cte, TransferDecoder};
 use super::header::{eq_ic, parse_content_type};
-use super::{Kind, MessageMeta, Part};
+use super::meta::{Kind, MessageMeta, Part};
 
 /// Bytes of a body chunk decoded at a time.
 pub const SLICE_BYTES: usize = 4096;

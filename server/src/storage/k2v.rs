@@ -12,11 +12,13 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use super::transport::{component, error_from_response, expect_success, Api, Req, Resp};
-use super::{
+use super::error::StorageError;
+use super::model::{
     CausalityToken, PartitionPage, RangeChanges, RangePoll, Row, RowInsert, RowItem, RowPage,
-    RowQuery, StorageError,
+    RowQuery,
 };
+use super::transport::{component, Api, Req, Resp};
+use super::wire_error::{error_from_response, expect_success};
 
 /// The header carrying causality tokens.
 pub(crate) const CAUSALITY_TOKEN: &str = "x-garage-causality-token";
@@ -203,20 +205,16 @@ pub(crate) fn parse_poll_range(resp: Resp) -> Result<Option<RangeChanges>, Stora
         items: answer
             .items
             .into_iter()
-            .map(|item| RowItem {
-                sk: item.sk,
-                ct: CausalityToken(item.ct),
-                values: item.v.into_iter().map(|v| v.map(|b| b.0)).collect(),
-            })
+            .map(ItemJson::into_row_item)
             .collect(),
         seen_marker: answer.seen_marker,
     }))
 }
 
-/// One search of ReadBatch, as JSON.
+/// The range both ReadBatch and DeleteBatch searches start with, as JSON.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SearchJson<'a> {
+struct RangeJson<'a> {
     partition_key: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     prefix: Option<&'a str>,
@@ -224,6 +222,25 @@ struct SearchJson<'a> {
     start: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     end: Option<&'a str>,
+}
+
+impl<'a> RangeJson<'a> {
+    fn of(q: &'a RowQuery) -> Self {
+        RangeJson {
+            partition_key: &q.pk,
+            prefix: q.prefix.as_deref(),
+            start: q.start.as_deref(),
+            end: q.end.as_deref(),
+        }
+    }
+}
+
+/// One search of ReadBatch, as JSON.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchJson<'a> {
+    #[serde(flatten)]
+    range: RangeJson<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     limit: Option<u32>,
     reverse: bool,
@@ -236,13 +253,8 @@ struct SearchJson<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DeleteJson<'a> {
-    partition_key: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prefix: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    start: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    end: Option<&'a str>,
+    #[serde(flatten)]
+    range: RangeJson<'a>,
     single_item: bool,
 }
 
@@ -288,40 +300,37 @@ fn query_len(q: &RowQuery) -> usize {
 
 /// ReadBatch: `POST /bucket?search` with a JSON list of searches.
 pub(crate) fn read_batch(bucket: &str, queries: &[RowQuery]) -> Result<Req, StorageError> {
-    let searches: Vec<SearchJson<'_>> = queries
-        .iter()
-        .map(|q| SearchJson {
-            partition_key: &q.pk,
-            prefix: q.prefix.as_deref(),
-            start: q.start.as_deref(),
-            end: q.end.as_deref(),
-            limit: q.limit,
-            reverse: q.reverse,
-            single_item: q.single_item,
-            conflicts_only: false,
-            tombstones: q.tombstones,
-        })
-        .collect();
-    let capacity = queries.iter().map(query_len).sum::<usize>() + 2;
-    let body = json_body("ReadBatch", &searches, capacity)?;
-    Ok(json_post(format!("/{}?search", component(bucket)), body))
+    let path = format!("/{}?search", component(bucket));
+    searches_post("ReadBatch", path, queries, |q| SearchJson {
+        range: RangeJson::of(q),
+        limit: q.limit,
+        reverse: q.reverse,
+        single_item: q.single_item,
+        conflicts_only: false,
+        tombstones: q.tombstones,
+    })
 }
 
 /// DeleteBatch: `POST /bucket?delete` with a JSON list of searches.
 pub(crate) fn delete_batch(bucket: &str, queries: &[RowQuery]) -> Result<Req, StorageError> {
-    let searches: Vec<DeleteJson<'_>> = queries
-        .iter()
-        .map(|q| DeleteJson {
-            partition_key: &q.pk,
-            prefix: q.prefix.as_deref(),
-            start: q.start.as_deref(),
-            end: q.end.as_deref(),
-            single_item: q.single_item,
-        })
-        .collect();
+    let path = format!("/{}?delete", component(bucket));
+    searches_post("DeleteBatch", path, queries, |q| DeleteJson {
+        range: RangeJson::of(q),
+        single_item: q.single_item,
+    })
+}
+
+/// A POST of `queries` as a JSON list, each written by `json`.
+fn searches_post<'a, T: Serialize>(
+    what: &str,
+    path: String,
+    queries: &'a [RowQuery],
+    json: impl Fn(&'a RowQuery) -> T,
+) -> Result<Req, StorageError> {
+    let searches: Vec<T> = queries.iter().map(json).collect();
     let capacity = queries.iter().map(query_len).sum::<usize>() + 2;
-    let body = json_body("DeleteBatch", &searches, capacity)?;
-    Ok(json_post(format!("/{}?delete", component(bucket)), body))
+    let body = json_body(what, &searches, capacity)?;
+    Ok(json_post(path, body))
 }
 
 /// InsertBatch: `POST /bucket` with a JSON list of writes.
@@ -401,6 +410,17 @@ struct ItemJson {
     v: Vec<Option<B64>>,
 }
 
+impl ItemJson {
+    /// The item as the client hands it out: values decoded, a tombstone's `None`.
+    fn into_row_item(self) -> RowItem {
+        RowItem {
+            sk: self.sk,
+            ct: CausalityToken(self.ct),
+            values: self.v.into_iter().map(|v| v.map(|b| b.0)).collect(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PageJson {
@@ -433,14 +453,6 @@ struct IndexJson {
     next_start: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct ErrorJson {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
 fn parse_json<'a, T: Deserialize<'a>>(what: &str, body: &'a [u8]) -> Result<T, StorageError> {
     serde_json::from_slice(body).map_err(|e| StorageError::Protocol(format!("{what} answer: {e}")))
 }
@@ -466,11 +478,7 @@ pub(crate) fn parse_read_batch(resp: Resp, searches: usize) -> Result<Vec<RowPag
             items: page
                 .items
                 .into_iter()
-                .map(|item| RowItem {
-                    sk: item.sk,
-                    ct: CausalityToken(item.ct),
-                    values: item.v.into_iter().map(|v| v.map(|b| b.0)).collect(),
-                })
+                .map(ItemJson::into_row_item)
                 .collect(),
             next_start: if page.more { page.next_start } else { None },
         })
@@ -499,29 +507,9 @@ pub(crate) fn parse_read_index(resp: Resp) -> Result<PartitionPage, StorageError
     })
 }
 
-/// The `(code, message)` of a K2V JSON error body, if it is one.
-pub(crate) fn parse_error(body: &[u8]) -> Option<(String, String)> {
-    let error: ErrorJson = serde_json::from_slice(body).ok()?;
-    Some((error.code, error.message))
-}
-
 #[cfg(test)]
 mod tests {
-    use http::HeaderMap;
-
     use super::*;
-
-    fn resp(status: u16, headers: &[(&'static str, &'static str)], body: &'static [u8]) -> Resp {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(*k, HeaderValue::from_static(v));
-        }
-        Resp {
-            status: StatusCode::from_u16(status).expect("valid status"),
-            headers: map,
-            body: Bytes::from_static(body),
-        }
-    }
 
     const ODD_TOKEN: &str = "AAECAw+/=_-.~ x";
 
@@ -562,7 +550,7 @@ mod tests {
 
     #[test]
     fn causality_token_is_received_exactly_as_sent() {
-        let r = resp(
+        let r = Resp::canned(
             200,
             &[
                 (CAUSALITY_TOKEN, ODD_TOKEN),
@@ -573,7 +561,7 @@ mod tests {
         let row = parse_read_item(r).expect("valid answer").expect("present");
         assert_eq!(row.ct, CausalityToken(ODD_TOKEN.into()));
         let page = br#"[{"partitionKey":"p","items":[{"sk":"s","ct":"AAECAw+/=_-.~ x","v":["aGk="]}],"more":false,"nextStart":null}]"#;
-        let pages = parse_read_batch(resp(200, &[], page), 1).expect("valid answer");
+        let pages = parse_read_batch(Resp::canned(200, &[], page), 1).expect("valid answer");
         assert_eq!(pages[0].items[0].ct, CausalityToken(ODD_TOKEN.into()));
     }
 
@@ -590,7 +578,7 @@ mod tests {
 
     #[test]
     fn read_item_answers_in_all_four_forms() {
-        let raw = parse_read_item(resp(
+        let raw = parse_read_item(Resp::canned(
             200,
             &[
                 (CAUSALITY_TOKEN, "t1"),
@@ -601,7 +589,7 @@ mod tests {
         .expect("valid")
         .expect("present");
         assert_eq!(raw.values, vec![Some(Bytes::from_static(b"\x00\x01"))]);
-        let tomb = parse_read_item(resp(204, &[(CAUSALITY_TOKEN, "t2")], b""))
+        let tomb = parse_read_item(Resp::canned(204, &[(CAUSALITY_TOKEN, "t2")], b""))
             .expect("valid")
             .expect("present");
         assert_eq!(
@@ -611,7 +599,7 @@ mod tests {
                 values: vec![None]
             }
         );
-        let json = parse_read_item(resp(
+        let json = parse_read_item(Resp::canned(
             200,
             &[
                 (CAUSALITY_TOKEN, "t3"),
@@ -632,31 +620,40 @@ mod tests {
         let absent =
             br#"{"code":"NoSuchKey","message":"Key not found","region":"garage","path":"/b/pk"}"#;
         assert_eq!(
-            parse_read_item(resp(404, &[("content-type", "application/json")], absent))
-                .expect("absent"),
+            parse_read_item(Resp::canned(
+                404,
+                &[("content-type", "application/json")],
+                absent
+            ))
+            .expect("absent"),
             None
         );
     }
 
     #[test]
     fn read_item_without_token_is_a_protocol_error() {
-        let r = resp(200, &[("content-type", "application/octet-stream")], b"v");
+        let r = Resp::canned(200, &[("content-type", "application/octet-stream")], b"v");
         assert!(matches!(parse_read_item(r), Err(StorageError::Protocol(_))));
     }
 
     #[test]
     fn poll_item_304_is_none_and_errors_keep_their_kind() {
         assert_eq!(
-            parse_poll_item(resp(304, &[], b"")).expect("not modified"),
+            parse_poll_item(Resp::canned(304, &[], b"")).expect("not modified"),
             None
         );
         let bad = br#"{"code":"InvalidCausalityToken","message":"Invalid causality token","region":"garage","path":"/"}"#;
-        match parse_poll_item(resp(400, &[], bad)) {
+        match parse_poll_item(Resp::canned(400, &[], bad)) {
             Err(StorageError::Http {
                 status: 400, code, ..
             }) => assert_eq!(code, "InvalidCausalityToken"),
             other => panic!("expected Http 400, got {other:?}"),
         }
+    }
+
+    /// The JSON body of a request.
+    fn json_of(req: &Req) -> serde_json::Value {
+        serde_json::from_slice(&req.body).expect("the request body is JSON")
     }
 
     #[test]
@@ -674,9 +671,8 @@ mod tests {
             (req.method.clone(), req.target.as_str()),
             (Method::POST, "/my_bucket?search")
         );
-        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("JSON");
         assert_eq!(
-            body,
+            json_of(&req),
             serde_json::json!([{
                 "partitionKey": "mailbox:INBOX", "start": "001892831", "limit": 3, "reverse": true,
                 "singleItem": false, "conflictsOnly": false, "tombstones": true
@@ -695,9 +691,8 @@ mod tests {
         };
         let req = delete_batch("b", &[q]).expect("serialisable");
         assert_eq!(req.target, "/b?delete");
-        let body: serde_json::Value = serde_json::from_slice(&req.body).expect("JSON");
         assert_eq!(
-            body,
+            json_of(&req),
             serde_json::json!([{"partitionKey": "p", "prefix": "a", "singleItem": true}])
         );
     }
@@ -733,7 +728,7 @@ mod tests {
             "items":[{"sk":"a","ct":"t1","v":["YQ==","Yg=="]},{"sk":"b","ct":"t2","v":[null]}],
             "more":true,"nextStart":"c"},
             {"partitionKey":"q","items":[],"more":false,"nextStart":null}]"#;
-        let pages = parse_read_batch(resp(200, &[], body), 2).expect("valid answer");
+        let pages = parse_read_batch(Resp::canned(200, &[], body), 2).expect("valid answer");
         assert_eq!(pages[0].items.len(), 2);
         assert_eq!(
             pages[0].items[0].values,
@@ -746,7 +741,7 @@ mod tests {
         assert_eq!(pages[0].next_start.as_deref(), Some("c"));
         assert_eq!(pages[1], RowPage::default());
         assert!(matches!(
-            parse_read_batch(resp(200, &[], body), 3),
+            parse_read_batch(Resp::canned(200, &[], body), 3),
             Err(StorageError::Protocol(_))
         ));
     }
@@ -756,7 +751,7 @@ mod tests {
         let body =
             br#"[{"partitionKey":"p","items":[{"sk":"a","ct":"t","v":["***"]}],"more":false}]"#;
         assert!(matches!(
-            parse_read_batch(resp(200, &[], body), 1),
+            parse_read_batch(Resp::canned(200, &[], body), 1),
             Err(StorageError::Protocol(_))
         ));
     }
@@ -772,7 +767,7 @@ mod tests {
             "partitionKeys":[{"pk":"keys","entries":3043,"conflicts":0,"values":3043,"bytes":121720},
                              {"pk":"mailbox:INBOX","entries":42,"conflicts":1,"values":43,"bytes":142029}],
             "more":true,"nextStart":"mailbox:Junk"}"#;
-        let page = parse_read_index(resp(200, &[], body)).expect("valid answer");
+        let page = parse_read_index(Resp::canned(200, &[], body)).expect("valid answer");
         assert_eq!(
             page.partitions,
             vec![("keys".into(), 3043), ("mailbox:INBOX".into(), 42)]
@@ -785,7 +780,7 @@ mod tests {
         let body = br#"[{"partitionKey":"a","prefix":null,"start":null,"end":null,"singleItem":false,"deletedItems":35},
                         {"partitionKey":"b","prefix":null,"start":"x","end":null,"singleItem":true,"deletedItems":1}]"#;
         assert_eq!(
-            parse_delete_batch(resp(200, &[], body), 2).expect("valid answer"),
+            parse_delete_batch(Resp::canned(200, &[], body), 2).expect("valid answer"),
             vec![35, 1]
         );
     }

@@ -9,11 +9,16 @@
 //! except once, on a fresh connection, a request that a reused connection failed to carry when it was
 //! never sent or is a GET/HEAD.
 
+mod config;
+mod error;
 mod k2v;
+mod model;
 mod s3;
 mod sign;
+#[cfg(feature = "storage-suite")]
 pub mod suite;
 mod transport;
+mod wire_error;
 
 use std::fmt;
 use std::ops::Range;
@@ -25,218 +30,16 @@ use tokio::sync::Semaphore;
 
 use crate::env::Env;
 use transport::{Api, Endpoint, Pooling};
+use wire_error::expect_success;
 
-/// Largest response body the client accepts (64 MiB); a larger one is a [`StorageError::Protocol`].
-pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
-
-/// How long one ordinary request may take, connection included, before it fails with
-/// [`StorageError::Timeout`] (simulated time in the simulation).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// How much longer than its own `timeout` a PollItem may take before the client gives up on it.
-pub const POLL_GRACE: Duration = Duration::from_secs(30);
-
-/// Largest PollItem timeout Garage accepts, in seconds; larger ones are clamped to it.
-pub const POLL_TIMEOUT_S_MAX: u32 = 600;
-
-/// Where and as whom the store is reached.
-#[derive(Clone)]
-pub struct StorageConfig {
-    /// S3 endpoint, "host:port" (an `http://` prefix is accepted). Default "127.0.0.1:3900" (Garage's).
-    pub s3_endpoint: String,
-    /// K2V endpoint, "host:port" (an `http://` prefix is accepted). Default "127.0.0.1:3904" (Garage's).
-    pub k2v_endpoint: String,
-    /// Region signed into every request. Default "garage" (Garage's default `s3_region`).
-    pub region: String,
-    /// The bucket holding both the rows and the blobs. Default "imapsim".
-    pub bucket: String,
-    /// Access key id. Default "" (must be set).
-    pub key_id: String,
-    /// Secret access key. Default "" (must be set).
-    pub secret: String,
-    /// Requests in flight at once, both APIs together (PollItems not counted; 0 counts as 1). Default 32.
-    pub max_in_flight: usize,
-    /// Idle HTTP/1 connections kept per endpoint for reuse (0: none, every request connects). Default 8.
-    pub max_idle_connections: usize,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig {
-            s3_endpoint: "127.0.0.1:3900".into(),
-            k2v_endpoint: "127.0.0.1:3904".into(),
-            region: "garage".into(),
-            bucket: "imapsim".into(),
-            key_id: String::new(),
-            secret: String::new(),
-            max_in_flight: 32,
-            max_idle_connections: 8,
-        }
-    }
-}
-
-impl fmt::Debug for StorageConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StorageConfig")
-            .field("s3_endpoint", &self.s3_endpoint)
-            .field("k2v_endpoint", &self.k2v_endpoint)
-            .field("region", &self.region)
-            .field("bucket", &self.bucket)
-            .field("key_id", &self.key_id)
-            .field("secret", &"<redacted>")
-            .field("max_in_flight", &self.max_in_flight)
-            .field("max_idle_connections", &self.max_idle_connections)
-            .finish()
-    }
-}
-
-/// A K2V causality token, passed back as received: the client never looks inside.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CausalityToken(pub String);
-
-/// One K2V item: its causality token and its concurrent values (`None` is a tombstone).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Row {
-    /// Token to pass to the next write that supersedes these values.
-    pub ct: CausalityToken,
-    /// Concurrent values; `None` is a deletion.
-    pub values: Vec<Option<Bytes>>,
-}
-
-/// One search of a ReadBatch or DeleteBatch, within one partition.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RowQuery {
-    /// Partition key.
-    pub pk: String,
-    /// Only sort keys starting with this.
-    pub prefix: Option<String>,
-    /// First sort key (included); with `single_item`, the only one.
-    pub start: Option<String>,
-    /// Last sort key (excluded).
-    pub end: Option<String>,
-    /// Most items to return (ignored by DeleteBatch).
-    pub limit: Option<u32>,
-    /// Descending sort-key order (ignored by DeleteBatch).
-    pub reverse: bool,
-    /// Only the item whose sort key is `start`.
-    pub single_item: bool,
-    /// Also return items whose values are all tombstones (ignored by DeleteBatch).
-    pub tombstones: bool,
-}
-
-/// One item of a [`RowPage`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowItem {
-    /// Sort key.
-    pub sk: String,
-    /// Causality token.
-    pub ct: CausalityToken,
-    /// Concurrent values; `None` is a deletion.
-    pub values: Vec<Option<Bytes>>,
-}
-
-/// The answer to one [`RowQuery`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RowPage {
-    /// Items in the requested order.
-    pub items: Vec<RowItem>,
-    /// Where the next page starts, when `limit` cut this one short.
-    pub next_start: Option<String>,
-}
-
-/// The range a PollRange watches, within one partition.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RangePoll {
-    /// Partition key.
-    pub pk: String,
-    /// Only sort keys starting with this.
-    pub prefix: Option<String>,
-    /// First sort key (included).
-    pub start: Option<String>,
-    /// Last sort key (excluded).
-    pub end: Option<String>,
-}
-
-/// A PollRange answer: the items written since the seen marker, and the marker to poll with next.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RangeChanges {
-    /// Items changed since the marker (every item of the range when polled without one).
-    pub items: Vec<RowItem>,
-    /// Opaque marker covering these changes.
-    pub seen_marker: String,
-}
-
-/// One write of an InsertBatch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RowInsert {
-    /// Partition key.
-    pub pk: String,
-    /// Sort key.
-    pub sk: String,
-    /// Token of the values this write supersedes (`None` for a first write).
-    pub ct: Option<CausalityToken>,
-    /// The value, or `None` to delete.
-    pub value: Option<Bytes>,
-}
-
-/// A page of ReadIndex: partition keys with their item counts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PartitionPage {
-    /// `(partition key, number of items)`, in key order.
-    pub partitions: Vec<(String, u64)>,
-    /// Where the next page starts, when `limit` cut this one short.
-    pub next_start: Option<String>,
-}
-
-/// A page of ListObjectsV2.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BlobPage {
-    /// `(key, size in bytes)`, in key order.
-    pub keys: Vec<(String, u64)>,
-    /// Continuation token of the next page, when there is one.
-    pub next_continuation: Option<String>,
-}
-
-/// What can go wrong with a storage request, by kind.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The object or item does not exist (S3 `NoSuchKey`, or a bare 404).
-    #[error("no such key")]
-    NoSuchKey,
-    /// The store answered 409 Conflict.
-    #[error("conflict")]
-    Conflict,
-    /// The request took longer than its deadline, or the store answered 408 / 504.
-    #[error("storage request timed out")]
-    Timeout,
-    /// Any other error answer, with the wire error's code and message.
-    #[error("storage answered HTTP {status} {code}: {message}")]
-    Http {
-        /// HTTP status.
-        status: u16,
-        /// S3 / K2V error code (e.g. `InvalidCausalityToken`), empty if the body had none.
-        code: String,
-        /// Error message of the body.
-        message: String,
-    },
-    /// Connecting, sending or receiving failed; the cause is inside.
-    #[error("storage I/O: {0}")]
-    Io(#[from] std::io::Error),
-    /// An answer the client cannot understand, or a request it cannot express.
-    #[error("storage protocol: {0}")]
-    Protocol(String),
-}
-
-impl StorageError {
-    /// Whether trying the same request again later may succeed (I/O, timeouts, 5xx answers).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            StorageError::Io(_) | StorageError::Timeout => true,
-            StorageError::Http { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
-}
+pub use config::{
+    StorageConfig, MAX_RESPONSE_BYTES, POLL_GRACE, POLL_TIMEOUT_S_MAX, REQUEST_TIMEOUT,
+};
+pub use error::StorageError;
+pub use model::{
+    BlobPage, CausalityToken, PartitionPage, RangeChanges, RangePoll, Row, RowInsert, RowItem,
+    RowPage, RowQuery,
+};
 
 /// The storage client. Cheap to clone: clones share connections and the in-flight bound.
 #[derive(Clone)]
@@ -305,7 +108,7 @@ impl Store {
     ) -> Result<(), StorageError> {
         let req = k2v::insert_item(&self.0.bucket, pk, sk, ct, value)?;
         let resp = self.send(Api::K2v, req).await?;
-        transport::expect_success(Api::K2v, resp).map(drop)
+        expect_success(Api::K2v, resp).map(drop)
     }
 
     /// DeleteItem: deletes the values `ct` was read with.
@@ -317,7 +120,7 @@ impl Store {
     ) -> Result<(), StorageError> {
         let req = k2v::delete_item(&self.0.bucket, pk, sk, ct)?;
         let resp = self.send(Api::K2v, req).await?;
-        transport::expect_success(Api::K2v, resp).map(drop)
+        expect_success(Api::K2v, resp).map(drop)
     }
 
     /// PollItem: waits up to `timeout_s` seconds (at most 600) for a value newer than `ct`; `None` if
@@ -381,7 +184,7 @@ impl Store {
     pub async fn rows_insert_batch(&self, items: &[RowInsert]) -> Result<(), StorageError> {
         let req = k2v::insert_batch(&self.0.bucket, items)?;
         let resp = self.send(Api::K2v, req).await?;
-        transport::expect_success(Api::K2v, resp).map(drop)
+        expect_success(Api::K2v, resp).map(drop)
     }
 
     /// DeleteBatch: deletes every item each query matches; returns how many per query.
@@ -409,7 +212,7 @@ impl Store {
     pub async fn blob_put(&self, key: &str, body: Bytes) -> Result<(), StorageError> {
         let req = s3::put_object(&self.0.bucket, key, body);
         let resp = self.send(Api::S3, req).await?;
-        transport::expect_success(Api::S3, resp).map(drop)
+        expect_success(Api::S3, resp).map(drop)
     }
 
     /// GetObject, whole or the byte `range` (end excluded; an empty range reads nothing and sends
@@ -446,7 +249,7 @@ impl Store {
     pub async fn blob_delete(&self, key: &str) -> Result<(), StorageError> {
         let req = s3::delete_object(&self.0.bucket, key);
         let resp = self.send(Api::S3, req).await?;
-        transport::expect_success(Api::S3, resp).map(drop)
+        expect_success(Api::S3, resp).map(drop)
     }
 
     /// CopyObject within the bucket.

@@ -8,10 +8,10 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 
-use super::transport::{
-    component, content_length, error_from_response, expect_success, key_path, Api, Req, Resp,
-};
-use super::{BlobPage, StorageError};
+use super::error::StorageError;
+use super::model::BlobPage;
+use super::transport::{component, content_length, key_path, Api, Req, Resp};
+use super::wire_error::{classify, error_from_response, expect_success, parse_s3_error};
 
 fn object_target(bucket: &str, key: &str) -> String {
     format!("/{}/{}", component(bucket), key_path(key))
@@ -101,12 +101,8 @@ pub(crate) fn copy_object(bucket: &str, from: &str, to: &str) -> Result<Req, Sto
 /// A CopyObject answer: S3 may report an error inside a 200 answer, so the body is checked.
 pub(crate) fn parse_copy_object(resp: Resp) -> Result<(), StorageError> {
     let resp = expect_success(Api::S3, resp)?;
-    match parse_error(&resp.body) {
-        Some((code, message)) => Err(super::transport::classify(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code,
-            message,
-        )),
+    match parse_s3_error(&resp.body) {
+        Some((code, message)) => Err(classify(StatusCode::INTERNAL_SERVER_ERROR, code, message)),
         None => Ok(()),
     }
 }
@@ -147,14 +143,6 @@ struct ListEntry {
     size: u64,
 }
 
-#[derive(Deserialize)]
-struct ErrorXml {
-    #[serde(rename = "Code", default)]
-    code: String,
-    #[serde(rename = "Message", default)]
-    message: String,
-}
-
 fn utf8<'a>(what: &str, body: &'a [u8]) -> Result<&'a str, StorageError> {
     std::str::from_utf8(body)
         .map_err(|e| StorageError::Protocol(format!("{what} answer is not UTF-8: {e}")))
@@ -186,31 +174,9 @@ pub(crate) fn parse_list_objects(resp: Resp) -> Result<BlobPage, StorageError> {
     })
 }
 
-/// The `(code, message)` of an S3 `<Error>` body, if it is one.
-pub(crate) fn parse_error(body: &[u8]) -> Option<(String, String)> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<Error>")?;
-    let error: ErrorXml = quick_xml::de::from_str(&text[start..]).ok()?;
-    Some((error.code, error.message))
-}
-
 #[cfg(test)]
 mod tests {
-    use http::HeaderMap;
-
     use super::*;
-
-    fn resp(status: u16, headers: &[(&'static str, &'static str)], body: &'static [u8]) -> Resp {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.insert(*k, HeaderValue::from_static(v));
-        }
-        Resp {
-            status: StatusCode::from_u16(status).expect("valid status"),
-            headers: map,
-            body: Bytes::from_static(body),
-        }
-    }
 
     #[test]
     fn keys_are_path_style_and_percent_encoded() {
@@ -234,14 +200,14 @@ mod tests {
 
     #[test]
     fn a_whole_body_answering_a_range_is_cut_to_it() {
-        let body =
-            parse_get_object(resp(200, &[], b"hello world"), Some(6..100)).expect("in range");
+        let body = parse_get_object(Resp::canned(200, &[], b"hello world"), Some(6..100))
+            .expect("in range");
         assert_eq!(&body[..], b"world");
         let partial =
-            parse_get_object(resp(206, &[], b"wor"), Some(6..9)).expect("partial content");
+            parse_get_object(Resp::canned(206, &[], b"wor"), Some(6..9)).expect("partial content");
         assert_eq!(&partial[..], b"wor");
         assert!(matches!(
-            parse_get_object(resp(200, &[], b"hi"), Some(5..9)),
+            parse_get_object(Resp::canned(200, &[], b"hi"), Some(5..9)),
             Err(StorageError::Http { status: 416, .. })
         ));
     }
@@ -249,15 +215,15 @@ mod tests {
     #[test]
     fn head_reads_the_size_and_404_is_none() {
         assert_eq!(
-            parse_head_object(resp(200, &[("content-length", "11")], b"")).expect("ok"),
+            parse_head_object(Resp::canned(200, &[("content-length", "11")], b"")).expect("ok"),
             Some(11)
         );
         assert_eq!(
-            parse_head_object(resp(404, &[], b"")).expect("absent"),
+            parse_head_object(Resp::canned(404, &[], b"")).expect("absent"),
             None
         );
         assert!(matches!(
-            parse_head_object(resp(403, &[], b"")),
+            parse_head_object(Resp::canned(403, &[], b"")),
             Err(StorageError::Http { status: 403, .. })
         ));
     }
@@ -275,15 +241,15 @@ mod tests {
     #[test]
     fn copy_error_inside_a_200_is_an_error() {
         let ok = b"<CopyObjectResult><ETag>\"x\"</ETag><LastModified>2024-01-01T00:00:00Z</LastModified></CopyObjectResult>";
-        assert!(parse_copy_object(resp(200, &[], ok)).is_ok());
+        assert!(parse_copy_object(Resp::canned(200, &[], ok)).is_ok());
         let err = b"<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>boom</Message></Error>";
         assert!(matches!(
-            parse_copy_object(resp(200, &[], err)),
+            parse_copy_object(Resp::canned(200, &[], err)),
             Err(StorageError::Http { status: 500, .. })
         ));
         let nsk = b"<Error><Code>NoSuchKey</Code><Message>Key not found</Message></Error>";
         assert!(matches!(
-            parse_copy_object(resp(404, &[], nsk)),
+            parse_copy_object(Resp::canned(404, &[], nsk)),
             Err(StorageError::NoSuchKey)
         ));
     }
@@ -300,12 +266,12 @@ mod tests {
             <Contents><Key>u/a&amp;b</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>3</Size><StorageClass>STANDARD</StorageClass></Contents>\
             <Contents><Key>u/c</Key><Size>0</Size></Contents>\
             <IsTruncated>true</IsTruncated><NextContinuationToken>next</NextContinuationToken></ListBucketResult>";
-        let page = parse_list_objects(resp(200, &[], body)).expect("valid answer");
+        let page = parse_list_objects(Resp::canned(200, &[], body)).expect("valid answer");
         assert_eq!(page.keys, vec![("u/a&b".into(), 3), ("u/c".into(), 0)]);
         assert_eq!(page.next_continuation.as_deref(), Some("next"));
         let last = b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
         assert_eq!(
-            parse_list_objects(resp(200, &[], last)).expect("empty page"),
+            parse_list_objects(Resp::canned(200, &[], last)).expect("empty page"),
             BlobPage::default()
         );
     }

@@ -14,8 +14,8 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Request, Uri};
 use http_body_util::Full;
 
+use super::error::StorageError;
 use super::transport::{Endpoint, Req};
-use super::StorageError;
 
 /// Signs requests as one access key in one region.
 pub(crate) struct Signer {

@@ -96,18 +96,38 @@ fn store(addr: SocketAddr, max_in_flight: usize, max_idle: usize) -> (Store, Arc
 async fn sequential_requests_reuse_one_pooled_connection() {
     let addr = serve(Arc::new(|_req| Box::pin(async { response(200, b"ok") }))).await;
     let (store, opened) = store(addr, 4, 4);
-    for _ in 0..5 {
-        assert_eq!(
-            &store.blob_get("k", None).await.expect("blob_get")[..],
-            b"ok"
-        );
-    }
+    sequential_gets(&store, 5).await;
     assert_eq!(
         opened.load(Ordering::SeqCst),
         1,
         "one connection carries every request"
     );
     assert_eq!(store.idle_connections(), (1, 0));
+}
+
+/// Runs `n` GetObjects one after the other, each answered "ok".
+async fn sequential_gets(store: &Store, n: usize) {
+    for _ in 0..n {
+        assert_eq!(
+            &store.blob_get("k", None).await.expect("blob_get")[..],
+            b"ok"
+        );
+    }
+}
+
+/// Runs `n` GetObjects at once and waits for every one to succeed.
+async fn concurrent_gets(store: &Store, n: usize) {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            tokio::spawn({
+                let s = store.clone();
+                async move { s.blob_get("k", None).await }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task does not panic").expect("blob_get");
+    }
 }
 
 #[tokio::test]
@@ -120,17 +140,7 @@ async fn idle_connections_are_bounded_per_endpoint() {
     }))
     .await;
     let (store, opened) = store(addr, 8, 2);
-    let tasks: Vec<_> = (0..5)
-        .map(|_| {
-            tokio::spawn({
-                let s = store.clone();
-                async move { s.blob_get("k", None).await }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("task does not panic").expect("blob_get");
-    }
+    concurrent_gets(&store, 5).await;
     assert_eq!(
         opened.load(Ordering::SeqCst),
         5,
@@ -156,17 +166,7 @@ async fn requests_in_flight_are_bounded() {
     }))
     .await;
     let (store, _) = store(addr, 2, 8);
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            tokio::spawn({
-                let s = store.clone();
-                async move { s.blob_get("k", None).await }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("task does not panic").expect("blob_get");
-    }
+    concurrent_gets(&store, 6).await;
     assert_eq!(
         peak.load(Ordering::SeqCst),
         2,
@@ -277,12 +277,7 @@ async fn serve_one_request_per_connection() -> (SocketAddr, Arc<AtomicUsize>) {
 async fn get_on_a_pooled_connection_the_peer_closed_is_retried_once() {
     let (addr, accepted) = serve_one_request_per_connection().await;
     let (store, _) = store(addr, 4, 4);
-    for _ in 0..3 {
-        assert_eq!(
-            &store.blob_get("k", None).await.expect("blob_get")[..],
-            b"ok"
-        );
-    }
+    sequential_gets(&store, 3).await;
     assert_eq!(
         accepted.load(Ordering::SeqCst),
         3,

@@ -11,7 +11,8 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use percent_encoding::{utf8_percent_encode, AsciiSet, PercentEncode, NON_ALPHANUMERIC};
 
-use super::{StorageError, MAX_RESPONSE_BYTES};
+use super::config::MAX_RESPONSE_BYTES;
+use super::error::StorageError;
 use crate::env::Env;
 
 /// Bytes of each connection's read buffer.
@@ -327,46 +328,23 @@ pub(crate) fn hyper_error(error: hyper::Error) -> StorageError {
     StorageError::Io(io::Error::new(kind, error))
 }
 
-/// The response if its status is a success, its error by kind otherwise.
-pub(crate) fn expect_success(api: Api, resp: Resp) -> Result<Resp, StorageError> {
-    if resp.status.is_success() {
-        Ok(resp)
-    } else {
-        Err(error_from_response(api, resp.status, &resp.body))
-    }
-}
-
-/// Maps an error answer to a [`StorageError`]: S3 bodies are XML `<Error>`, K2V bodies JSON.
-pub(crate) fn error_from_response(api: Api, status: StatusCode, body: &[u8]) -> StorageError {
-    let parsed = match api {
-        Api::S3 => super::s3::parse_error(body),
-        Api::K2v => super::k2v::parse_error(body),
-    };
-    let (code, message) = parsed.unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(&body[..body.len().min(256)])
-            .trim()
-            .to_string();
-        let message = if text.is_empty() {
-            status.canonical_reason().unwrap_or("").to_string()
-        } else {
-            text
-        };
-        (String::new(), message)
-    });
-    classify(status, code, message)
-}
-
-/// The kind of an error answer, from its status and code.
-pub(crate) fn classify(status: StatusCode, code: String, message: String) -> StorageError {
-    match (status.as_u16(), code.as_str()) {
-        (_, "NoSuchKey") | (404, "") => StorageError::NoSuchKey,
-        (409, _) | (_, "Conflict") => StorageError::Conflict,
-        (408 | 504, _) | (_, "RequestTimeout") => StorageError::Timeout,
-        (status, _) => StorageError::Http {
-            status,
-            code,
-            message,
-        },
+#[cfg(test)]
+impl Resp {
+    /// A response as the parsers of both APIs see it, for their tests.
+    pub(crate) fn canned(
+        status: u16,
+        headers: &[(&'static str, &'static str)],
+        body: &'static [u8],
+    ) -> Resp {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, http::HeaderValue::from_static(v));
+        }
+        Resp {
+            status: StatusCode::from_u16(status).expect("a valid status in a test"),
+            headers: map,
+            body: Bytes::from_static(body),
+        }
     }
 }
 
@@ -393,101 +371,6 @@ mod tests {
             Endpoint::new(Api::K2v, "http://garage:3904/", 1).authority(),
             "garage:3904"
         );
-    }
-
-    #[test]
-    fn s3_no_such_key_body_is_no_such_key() {
-        let body = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code>\
-                     <Message>Key not found</Message><Resource>/b/k</Resource><Region>garage</Region></Error>";
-        assert!(matches!(
-            error_from_response(Api::S3, StatusCode::NOT_FOUND, body),
-            StorageError::NoSuchKey
-        ));
-    }
-
-    #[test]
-    fn s3_error_body_keeps_status_code_and_message() {
-        let body = b"<Error><Code>InvalidRange</Code><Message>The requested range is not satisfiable</Message></Error>";
-        match error_from_response(Api::S3, StatusCode::RANGE_NOT_SATISFIABLE, body) {
-            StorageError::Http {
-                status,
-                code,
-                message,
-            } => {
-                assert_eq!(status, 416);
-                assert_eq!(code, "InvalidRange");
-                assert_eq!(message, "The requested range is not satisfiable");
-            }
-            other => panic!("expected Http, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn k2v_json_error_body_keeps_code() {
-        let body = br#"{"code":"InvalidCausalityToken","message":"Invalid causality token","region":"garage","path":"/b/pk"}"#;
-        match error_from_response(Api::K2v, StatusCode::BAD_REQUEST, body) {
-            StorageError::Http {
-                status,
-                code,
-                message,
-            } => {
-                assert_eq!((status, code.as_str()), (400, "InvalidCausalityToken"));
-                assert_eq!(message, "Invalid causality token");
-            }
-            other => panic!("expected Http, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn k2v_404_and_409_and_504_map_to_their_kinds() {
-        let nsk = br#"{"code":"NoSuchKey","message":"Key not found","region":"garage","path":"/"}"#;
-        assert!(matches!(
-            error_from_response(Api::K2v, StatusCode::NOT_FOUND, nsk),
-            StorageError::NoSuchKey
-        ));
-        assert!(matches!(
-            error_from_response(Api::K2v, StatusCode::CONFLICT, b""),
-            StorageError::Conflict
-        ));
-        assert!(matches!(
-            error_from_response(Api::S3, StatusCode::GATEWAY_TIMEOUT, b""),
-            StorageError::Timeout
-        ));
-    }
-
-    #[test]
-    fn bodiless_head_404_is_no_such_key() {
-        assert!(matches!(
-            error_from_response(Api::S3, StatusCode::NOT_FOUND, b""),
-            StorageError::NoSuchKey
-        ));
-    }
-
-    #[test]
-    fn no_such_bucket_is_not_no_such_key() {
-        let body =
-            b"<Error><Code>NoSuchBucket</Code><Message>Bucket not found: x</Message></Error>";
-        assert!(matches!(
-            error_from_response(Api::S3, StatusCode::NOT_FOUND, body),
-            StorageError::Http { status: 404, .. }
-        ));
-    }
-
-    #[test]
-    fn unparsable_error_body_becomes_message() {
-        match error_from_response(Api::K2v, StatusCode::BAD_GATEWAY, b"upstream down") {
-            StorageError::Http {
-                status,
-                code,
-                message,
-            } => {
-                assert_eq!(
-                    (status, code.as_str(), message.as_str()),
-                    (502, "", "upstream down")
-                );
-            }
-            other => panic!("expected Http, got {other:?}"),
-        }
     }
 
     /// A body that yields the given chunks one by one.

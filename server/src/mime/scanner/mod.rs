@@ -7,8 +7,8 @@
 
 use super::address::parse_address_list;
 use super::header::{eq_ic, parse_content_type, parse_disposition, parse_encoding, parse_language};
-use super::{
-    Content, Embedded, Envelope, Kind, MessageMeta, Part, BOUNDARY_MAX, HEADER_BLOCK_MAX,
+use super::meta::{
+    Address, Content, Embedded, Envelope, Kind, MessageMeta, Part, BOUNDARY_MAX, HEADER_BLOCK_MAX,
     LINE_HEAD_MAX, MAX_ADDRESSES, MAX_NESTING, MAX_PARTS, META_BYTES_MAX,
 };
 
@@ -693,120 +693,42 @@ impl Scanner {
     }
 }
 
+/// The envelope's single-valued fields by header name: the last one of a message wins.
+const ENVELOPE_TEXTS: [(&[u8], fn(&mut Envelope) -> &mut Option<Vec<u8>>); 4] = [
+    (b"Date", |e| &mut e.date),
+    (b"Subject", |e| &mut e.subject),
+    (b"Message-ID", |e| &mut e.message_id),
+    (b"In-Reply-To", |e| &mut e.in_reply_to),
+];
+
+/// The envelope's address lists by header name: every such field adds to its list.
+const ENVELOPE_ADDRESSES: [(&[u8], fn(&mut Envelope) -> &mut Vec<Address>); 6] = [
+    (b"From", |e| &mut e.from),
+    (b"Sender", |e| &mut e.sender),
+    (b"Reply-To", |e| &mut e.reply_to),
+    (b"To", |e| &mut e.to),
+    (b"Cc", |e| &mut e.cc),
+    (b"Bcc", |e| &mut e.bcc),
+];
+
 fn envelope_field(env: &mut Envelope, name: &[u8], value: &[u8]) {
-    let list = if eq_ic(name, b"Date") {
-        env.date = Some(value.to_vec());
-        return;
-    } else if eq_ic(name, b"Subject") {
-        env.subject = Some(value.to_vec());
-        return;
-    } else if eq_ic(name, b"Message-ID") {
-        env.message_id = Some(value.to_vec());
-        return;
-    } else if eq_ic(name, b"In-Reply-To") {
-        env.in_reply_to = Some(value.to_vec());
-        return;
-    } else if eq_ic(name, b"From") {
-        &mut env.from
-    } else if eq_ic(name, b"Sender") {
-        &mut env.sender
-    } else if eq_ic(name, b"Reply-To") {
-        &mut env.reply_to
-    } else if eq_ic(name, b"To") {
-        &mut env.to
-    } else if eq_ic(name, b"Cc") {
-        &mut env.cc
-    } else if eq_ic(name, b"Bcc") {
-        &mut env.bcc
-    } else {
-        return;
-    };
-    let room = MAX_ADDRESSES.saturating_sub(list.len());
-    list.extend(parse_address_list(value, room));
+    if let Some((_, field)) = ENVELOPE_TEXTS.iter().find(|(n, _)| eq_ic(name, n)) {
+        *field(env) = Some(value.to_vec());
+    } else if let Some((_, field)) = ENVELOPE_ADDRESSES.iter().find(|(n, _)| eq_ic(name, n)) {
+        let list = field(env);
+        let room = MAX_ADDRESSES.saturating_sub(list.len());
+        list.extend(parse_address_list(value, room));
+    }
+}
+
+impl MessageMeta {
+    /// Scans a whole message held in memory (tests, small messages).
+    pub fn from_bytes(message: &[u8]) -> Self {
+        let mut s = Scanner::new();
+        s.feed(message);
+        s.finish()
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scan(msg: &[u8]) -> MessageMeta {
-        let mut s = Scanner::new();
-        s.feed(msg);
-        s.finish()
-    }
-
-    fn children(meta: &MessageMeta) -> &[Part] {
-        match &meta.root.kind {
-            Kind::Multipart(c) => c,
-            other => panic!("multipart expected, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn line_break_before_a_boundary_belongs_to_the_boundary() {
-        let meta = scan(
-            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nab\r\ncd\r\n--b--\r\n",
-        );
-        let part = &children(&meta)[0];
-        assert_eq!(part.body_end - part.body_start, 6);
-        assert_eq!(part.lines, 1);
-    }
-
-    #[test]
-    fn blank_line_before_a_parent_boundary_leaves_an_empty_parts_header() {
-        let msg = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n--b\r\nX: y\r\n\r\n\r\n--b--\r\n";
-        let meta = scan(msg);
-        let (first, second) = (&children(&meta)[0], &children(&meta)[1]);
-        let mime = |p: &Part| &msg[p.header_start as usize..p.body_start as usize];
-        assert_eq!(mime(first), b"Content-Type: text/plain\r\n");
-        assert_eq!((first.body_start, first.lines), (first.body_end, 0));
-        // An empty body followed by the boundary's own line break: the blank line stays.
-        assert_eq!(mime(second), b"X: y\r\n\r\n");
-        assert_eq!(second.body_start, second.body_end);
-    }
-
-    #[test]
-    fn boundary_in_a_header_ends_that_header() {
-        let meta = scan(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html\r\n--b--\r\n");
-        let part = &children(&meta)[0];
-        assert_eq!(part.body_start, part.body_end);
-        assert_eq!(part.content.subtype.as_deref(), Some(&b"html"[..]));
-    }
-
-    #[test]
-    fn longest_matching_boundary_wins() {
-        let meta = scan(
-            b"Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=ab\r\n\r\n--ab\r\n\r\nx\r\n--ab--\r\n--a--\r\n",
-        );
-        let Kind::Multipart(inner) = &children(&meta)[0].kind else {
-            panic!("nested multipart expected")
-        };
-        assert_eq!(inner.len(), 1);
-        assert_eq!(inner[0].body_end - inner[0].body_start, 1);
-    }
-
-    #[test]
-    fn content_headers_without_mime_version_or_type_are_ignored() {
-        let meta = scan(b"Content-Transfer-Encoding: base64\r\n\r\nQQ==\r\n");
-        assert_eq!(meta.root.content.encoding, None);
-    }
-
-    #[test]
-    fn digest_children_default_to_message_rfc822() {
-        let meta = scan(b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: s\r\n\r\nbody\r\n--d--\r\n");
-        let Kind::Message(m) = &children(&meta)[0].kind else {
-            panic!("message/rfc822 expected")
-        };
-        assert_eq!(m.envelope.subject.as_deref(), Some(&b"s"[..]));
-        assert_eq!(m.part.body_end - m.part.body_start, 4);
-    }
-
-    #[test]
-    fn header_is_kept_and_unfolded_values_reach_the_envelope() {
-        let meta = scan(b"Subject: a\r\n b\r\nFrom: x@y\r\n\r\nbody");
-        assert_eq!(meta.header, b"Subject: a\r\n b\r\nFrom: x@y\r\n\r\n");
-        assert_eq!(meta.envelope.subject.as_deref(), Some(&b"a\n b"[..]));
-        assert_eq!(meta.root.body_start, 29);
-        assert_eq!(meta.size, 33);
-    }
-}
+mod tests;
