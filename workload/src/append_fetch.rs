@@ -9,8 +9,7 @@ use imap_proto::{AttributeValue, Response, Status};
 use crate::client::ClientError;
 use crate::driver::{Driver, PhaseCursor, Phases};
 use crate::outcome::{ClientOutcome, WorkloadRun};
-use crate::responses::exists;
-use crate::session::{astring, connect, prepare_mailbox, quote, Client};
+use crate::session::{astring, connect, prepare_mailbox, quote, select_inbox_holding, Client};
 use crate::users::parties;
 
 /// The phases.
@@ -34,9 +33,8 @@ pub async fn run<D: Driver>(
     );
     let phases = Phases::new(&driver, users.len(), PHASES);
     let users = Rc::new(users);
-    let outcomes = parties(users.len(), |i| {
+    parties(&phases, users.len(), |i, mut cursor| {
         let (driver, users, bodies) = (driver.clone(), users.clone(), bodies.clone());
-        let mut cursor = phases.cursor();
         async move {
             let mut outcome = ClientOutcome::default();
             if let Some(mut client) = connect(&*driver, &mut outcome).await {
@@ -51,18 +49,12 @@ pub async fn run<D: Driver>(
                     &mut outcome,
                 )
                 .await;
-                outcome.note_end(result);
-                outcome.stats = client.into_stats();
+                outcome.end_session(client.into_stats(), result);
             }
-            cursor.end_all().await;
-            outcome
+            (outcome, cursor)
         }
     })
-    .await;
-    WorkloadRun {
-        outcomes: outcomes.take(),
-        figures: Default::default(),
-    }
+    .await
 }
 
 async fn steps<D: Driver>(
@@ -92,12 +84,7 @@ async fn steps<D: Driver>(
             .await?;
     }
     phases.end_phase().await;
-    let select = client.command("SELECT INBOX").await?;
-    outcome.expect_eq(
-        "SELECT INBOX EXISTS",
-        exists(&select),
-        Some(emails.len() as u32),
-    );
+    select_inbox_holding(client, outcome, "SELECT INBOX EXISTS", emails.len()).await?;
 
     let sizes = client.command("FETCH 1:* (UID FLAGS RFC822.SIZE)").await?;
     let mut seen = 0;

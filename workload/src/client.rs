@@ -279,18 +279,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
     /// Sends `command` and reads up to its completion, taking OK or NO as expected: for commands whose
     /// NO the caller handles, e.g. a LOGIN refused for now with `[UNAVAILABLE]`.
     pub async fn command_ok_or_no(&mut self, command: &str) -> Result<Reply, ClientError> {
-        let tag = self.tag();
-        let started = tokio::time::Instant::now();
-        self.stats.commands += 1;
-        let line = format!("{tag} {command}\r\n");
-        let result = self
-            .send_and_complete(&tag, command, line.as_bytes(), None)
-            .await;
-        let expected = match &result {
+        self.command_judged(command, |result| match result {
             Ok(reply) if reply.status == Some(Status::No) => Status::No,
             _ => Status::Ok,
-        };
-        self.finish(command, expected, started, result)
+        })
+        .await
     }
 
     /// Sends `command` and reads up to its completion, expecting `expected`.
@@ -299,6 +292,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         command: &str,
         expected: Status,
     ) -> Result<Reply, ClientError> {
+        self.command_judged(command, |_| expected).await
+    }
+
+    /// Sends the one-line `command` and reads up to its completion; `expected` says, from the
+    /// result, which status was expected.
+    async fn command_judged(
+        &mut self,
+        command: &str,
+        expected: impl FnOnce(&Result<Reply, ClientError>) -> Status,
+    ) -> Result<Reply, ClientError> {
         let tag = self.tag();
         let started = tokio::time::Instant::now();
         self.stats.commands += 1;
@@ -306,6 +309,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ImapClient<S> {
         let result = self
             .send_and_complete(&tag, command, line.as_bytes(), None)
             .await;
+        let expected = expected(&result);
         self.finish(command, expected, started, result)
     }
 

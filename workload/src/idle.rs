@@ -14,7 +14,7 @@ use crate::dataset::Dataset;
 use crate::driver::{Driver, Phases};
 use crate::outcome::{ClientOutcome, WorkloadRun};
 use crate::responses::parse_exists;
-use crate::session::{lmtp, login, prepare_mailbox};
+use crate::session::{append_emails, lmtp, login, prepare_mailbox};
 use crate::users::parties;
 
 /// The phases.
@@ -52,11 +52,10 @@ impl Idle {
         let logins = Rc::new(Semaphore::new(self.logins_in_flight.max(1)));
         let users = Rc::new(users);
         let dataset = self.dataset;
-        let outcomes = parties(n + 1, |t| {
+        let mut run = parties(&phases, n + 1, |t, mut cursor| {
             let (driver, users, sizes) = (driver.clone(), users.clone(), sizes.clone());
             let (notified_tx, notified_rx, logins) =
                 (notified_tx.clone(), notified_rx.clone(), logins.clone());
-            let mut cursor = phases.cursor();
             async move {
                 let mut outcome = ClientOutcome::default();
                 if t == n {
@@ -64,8 +63,7 @@ impl Idle {
                     cursor.end_phase().await;
                     let mut rx = notified_rx.borrow_mut().take().expect("one deliverer");
                     deliver(&*driver, &users, n, &mut rx, &mut outcome).await;
-                    cursor.end_all().await;
-                    return outcome;
+                    return (outcome, cursor);
                 }
                 let (user, password) = &users[t % u];
                 // The user's first session fills the INBOX (paced as the idle logins are).
@@ -76,20 +74,14 @@ impl Idle {
                     if let Some(mut client) = preloading {
                         let result = async {
                             prepare_mailbox(&*driver, &mut client, "INBOX").await?;
-                            let seed = driver.dataset_seed();
-                            for k in 0..dataset.len() {
-                                let email = dataset.email(seed, &sizes, k);
-                                client
-                                    .command_with_literal("APPEND INBOX", &email, Status::Ok)
-                                    .await?;
-                            }
+                            let keys = 0..dataset.len();
+                            append_emails(&*driver, &mut client, dataset, &sizes, keys).await?;
                             client.command("LOGOUT").await?;
                             tokio::time::sleep(SETTLE).await;
                             Ok(())
                         }
                         .await;
-                        outcome.note_end(result);
-                        outcome.stats = client.into_stats();
+                        outcome.end_session(client.into_stats(), result);
                     }
                 }
                 cursor.end_phase().await;
@@ -123,19 +115,16 @@ impl Idle {
                     outcome.note_end(result);
                     outcome.absorb(client.into_stats());
                 }
-                cursor.end_all().await;
-                outcome
+                (outcome, cursor)
             }
         })
         .await;
-        WorkloadRun {
-            outcomes: outcomes.take(),
-            figures: [
-                ("idle_sessions".to_string(), n as u64),
-                ("inbox_emails".to_string(), dataset.len() as u64),
-            ]
-            .into(),
-        }
+        run.figures = [
+            ("idle_sessions".to_string(), n as u64),
+            ("inbox_emails".to_string(), dataset.len() as u64),
+        ]
+        .into();
+        run
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use imap_proto::{MailboxDatum, Response, Status};
+use imap_proto::{MailboxDatum, Response};
 
 use crate::client::{ClientError, Reply};
 use crate::dataset::Dataset;
@@ -14,7 +14,7 @@ use crate::outcome::{ClientOutcome, Outcomes, WorkloadRun};
 use crate::responses::{
     body_section_bytes, count, exists, fetch_count, search_hits, status_messages,
 };
-use crate::session::{login, prepare_mailbox, Client};
+use crate::session::{append_emails, login, prepare_mailbox, Client};
 
 /// The trace's SEARCH commands (flags, dates, headers, sequence sets), in IMAP syntax.
 pub const TRACE_SEARCHES: &[&str] = &[
@@ -342,13 +342,8 @@ impl OneUser {
                                 client.command(command).await?;
                             }
                         }
-                        let seed = driver.dataset_seed();
-                        for k in (p..total).step_by(sessions) {
-                            let email = self.dataset.email(seed, &sizes, k);
-                            client
-                                .command_with_literal("APPEND INBOX", &email, Status::Ok)
-                                .await?;
-                        }
+                        let keys = (p..total).step_by(sessions);
+                        append_emails(&*driver, &mut client, self.dataset, &sizes, keys).await?;
                         client.command("LOGOUT").await?;
                         Ok(())
                     }

@@ -44,6 +44,12 @@ impl ClientOutcome {
         }
     }
 
+    /// Ends a session: its counters, and the error that ended it early, if any.
+    pub fn end_session(&mut self, stats: ClientStats, result: Result<(), ClientError>) {
+        self.note_end(result);
+        self.stats = stats;
+    }
+
     /// Adds a later session's counters to this client's (a party that logs in twice).
     pub fn absorb(&mut self, stats: ClientStats) {
         self.stats.commands += stats.commands;

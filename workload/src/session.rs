@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use imap_proto::Status;
+
 use crate::client::{ClientError, ImapClient, Reply};
+use crate::dataset::Dataset;
 use crate::driver::Driver;
 use crate::lmtp::{LmtpClient, LmtpError};
 use crate::outcome::ClientOutcome;
@@ -141,5 +144,42 @@ pub async fn prepare_mailbox<D: Driver>(
         client.command("EXPUNGE").await?;
     }
     client.command("CLOSE").await?;
+    Ok(())
+}
+
+/// APPENDs emails `keys` of `dataset` to INBOX.
+pub async fn append_emails<D: Driver>(
+    driver: &D,
+    client: &mut Client<D>,
+    dataset: Dataset,
+    sizes: &[u64],
+    keys: impl Iterator<Item = usize>,
+) -> Result<(), ClientError> {
+    let seed = driver.dataset_seed();
+    for k in keys {
+        let email = dataset.email(seed, sizes, k);
+        client
+            .command_with_literal("APPEND INBOX", &email, Status::Ok)
+            .await?;
+    }
+    Ok(())
+}
+
+/// SELECTs INBOX and checks, as `what`, that it holds `messages` messages.
+pub async fn select_inbox_holding<S>(
+    client: &mut ImapClient<S>,
+    outcome: &mut ClientOutcome,
+    what: &str,
+    messages: usize,
+) -> Result<(), ClientError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let select = client.command("SELECT INBOX").await?;
+    outcome.expect_eq(
+        what,
+        crate::responses::exists(&select),
+        Some(messages as u32),
+    );
     Ok(())
 }

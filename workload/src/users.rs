@@ -5,34 +5,38 @@
 use std::future::Future;
 use std::rc::Rc;
 
-use imap_proto::Status;
 use tokio::sync::Semaphore;
 
 use crate::client::ClientError;
 use crate::dataset::Dataset;
-use crate::driver::{Driver, Phases};
+use crate::driver::{Driver, PhaseCursor, Phases};
 use crate::outcome::{ClientOutcome, Outcomes, WorkloadRun};
-use crate::responses::exists;
-use crate::session::{lmtp, login, prepare_mailbox};
+use crate::session::{append_emails, lmtp, login, prepare_mailbox, select_inbox_holding};
 
-/// Runs `task(i)` for `i` in `0..tasks` as local tasks and waits for them all; each leaves its
-/// outcome under its index.
-pub async fn parties<F, Fut>(tasks: usize, task: F) -> Outcomes
+/// Runs `task(i, cursor)` for `i` in `0..tasks` as local tasks, each with its way through
+/// `phases`, and waits for them all. A task hands its cursor back with its outcome: the cursor
+/// passes the boundaries the task did not reach (a party that stopped early must not block the
+/// others), then the outcome is kept under the task's index.
+pub async fn parties<F, Fut>(phases: &Phases, tasks: usize, task: F) -> WorkloadRun
 where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = ClientOutcome> + 'static,
+    F: Fn(usize, PhaseCursor) -> Fut,
+    Fut: Future<Output = (ClientOutcome, PhaseCursor)> + 'static,
 {
     let outcomes = Outcomes::default();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..tasks {
-        let (future, outcomes) = (task(i), outcomes.clone());
+        let (future, outcomes) = (task(i, phases.cursor()), outcomes.clone());
         set.spawn_local(async move {
-            let outcome = future.await;
+            let (outcome, mut cursor) = future.await;
+            cursor.end_all().await;
             outcomes.borrow_mut().insert(i, outcome);
         });
     }
     while set.join_next().await.is_some() {}
-    outcomes
+    WorkloadRun {
+        outcomes: outcomes.take(),
+        figures: Default::default(),
+    }
 }
 
 /// Every user APPENDs `dataset` to INBOX: `parallel`, all at once; otherwise user i once user
@@ -54,10 +58,9 @@ pub async fn append<D: Driver>(
             .collect(),
     );
     let users = Rc::new(users);
-    let outcomes = parties(n, |i| {
+    let mut run = parties(&phases, n, |i, mut cursor| {
         let (driver, users, sizes, turns) =
             (driver.clone(), users.clone(), sizes.clone(), turns.clone());
-        let mut cursor = phases.cursor();
         async move {
             let mut outcome = ClientOutcome::default();
             let (user, password) = &users[i];
@@ -68,37 +71,23 @@ pub async fn append<D: Driver>(
                     cursor.end_phase().await;
                     let permit = turns[i].acquire().await.expect("never closed");
                     permit.forget();
-                    let seed = driver.dataset_seed();
-                    for k in 0..dataset.len() {
-                        let email = dataset.email(seed, &sizes, k);
-                        client
-                            .command_with_literal("APPEND INBOX", &email, Status::Ok)
-                            .await?;
-                    }
+                    append_emails(&*driver, &mut client, dataset, &sizes, 0..dataset.len()).await?;
                     turns[i + 1].add_permits(1);
                     cursor.end_phase().await;
-                    let select = client.command("SELECT INBOX").await?;
-                    outcome.expect_eq(
-                        "INBOX EXISTS after APPEND",
-                        exists(&select),
-                        Some(dataset.len() as u32),
-                    );
+                    let what = "INBOX EXISTS after APPEND";
+                    select_inbox_holding(&mut client, &mut outcome, what, dataset.len()).await?;
                     client.command("LOGOUT").await?;
                     Ok(())
                 }
                 .await;
-                outcome.note_end(result);
-                outcome.stats = client.into_stats();
+                outcome.end_session(client.into_stats(), result);
             }
-            cursor.end_all().await;
-            outcome
+            (outcome, cursor)
         }
     })
     .await;
-    WorkloadRun {
-        outcomes: outcomes.take(),
-        figures: [("users".to_string(), n as u64)].into(),
-    }
+    run.figures = [("users".to_string(), n as u64)].into();
+    run
 }
 
 /// `dataset` delivered by LMTP to every user (one LMTP session per user, all at once), then
@@ -114,9 +103,8 @@ pub async fn deliver<D: Driver>(
     let phases = Phases::new(&driver, 2 * n, PHASES);
     let sizes = Rc::new(traces::dataset::recorded_sizes());
     let users = Rc::new(users);
-    let outcomes = parties(2 * n, |t| {
+    parties(&phases, 2 * n, |t, mut cursor| {
         let (driver, users, sizes) = (driver.clone(), users.clone(), sizes.clone());
-        let mut cursor = phases.cursor();
         async move {
             let mut outcome = ClientOutcome::default();
             let (user, password) = &users[t % n];
@@ -137,8 +125,7 @@ pub async fn deliver<D: Driver>(
                     outcome.stats.unexpected += 1;
                     outcome.notes.push(format!("LMTP delivery to {user}: {e}"));
                 }
-                cursor.end_all().await;
-                return outcome;
+                return (outcome, cursor);
             }
             if let Some(mut client) = login(&*driver, user, password, &mut outcome).await {
                 let result = async {
@@ -146,29 +133,19 @@ pub async fn deliver<D: Driver>(
                     client.command("SELECT INBOX").await?;
                     cursor.end_phase().await;
                     cursor.end_phase().await;
-                    let select = client.command("SELECT INBOX").await?;
-                    outcome.expect_eq(
-                        "INBOX EXISTS after delivery",
-                        exists(&select),
-                        Some(dataset.len() as u32),
-                    );
+                    let what = "INBOX EXISTS after delivery";
+                    select_inbox_holding(&mut client, &mut outcome, what, dataset.len()).await?;
                     cursor.end_phase().await;
                     client.command("LOGOUT").await?;
                     Ok(())
                 }
                 .await;
-                outcome.note_end(result);
-                outcome.stats = client.into_stats();
+                outcome.end_session(client.into_stats(), result);
             }
-            cursor.end_all().await;
-            outcome
+            (outcome, cursor)
         }
     })
-    .await;
-    WorkloadRun {
-        outcomes: outcomes.take(),
-        figures: Default::default(),
-    }
+    .await
 }
 
 /// Every user logs in and out once (the first login sets up their keys), then all log in at
@@ -178,9 +155,8 @@ pub async fn logins<D: Driver>(driver: Rc<D>, users: Vec<(String, String)>) -> W
     let n = users.len();
     let phases = Phases::new(&driver, n, PHASES);
     let users = Rc::new(users);
-    let outcomes = parties(n, |i| {
+    parties(&phases, n, |i, mut cursor| {
         let (driver, users) = (driver.clone(), users.clone());
-        let mut cursor = phases.cursor();
         async move {
             let mut outcome = ClientOutcome::default();
             let (user, password) = &users[i];
@@ -200,13 +176,8 @@ pub async fn logins<D: Driver>(driver: Rc<D>, users: Vec<(String, String)>) -> W
                 outcome.note_end(result);
                 outcome.absorb(client.into_stats());
             }
-            cursor.end_all().await;
-            outcome
+            (outcome, cursor)
         }
     })
-    .await;
-    WorkloadRun {
-        outcomes: outcomes.take(),
-        figures: Default::default(),
-    }
+    .await
 }
