@@ -4,11 +4,12 @@
 
 use std::rc::Rc;
 
-use imap_proto::{AttributeValue, Response, Status};
+use imap_proto::Status;
 
 use crate::client::ClientError;
 use crate::driver::{Driver, PhaseCursor, Phases};
 use crate::outcome::{ClientOutcome, WorkloadRun};
+use crate::responses::fetched;
 use crate::session::{astring, connect, prepare_mailbox, quote, select_inbox_holding, Client};
 use crate::users::parties;
 
@@ -86,47 +87,38 @@ async fn steps<D: Driver>(
     phases.end_phase().await;
     select_inbox_holding(client, outcome, "SELECT INBOX EXISTS", emails.len()).await?;
 
-    let sizes = client.command("FETCH 1:* (UID FLAGS RFC822.SIZE)").await?;
-    let mut seen = 0;
-    for response in sizes.parsed() {
-        let Response::Fetch(seq, attributes) = response else {
-            continue;
-        };
-        seen += 1;
-        let size = attributes.iter().find_map(|a| match a {
-            AttributeValue::Rfc822Size(size) => Some(*size as usize),
-            _ => None,
-        });
-        let expected = emails.get(seq as usize - 1).map(Vec::len);
+    let sizes = fetched(&client.command("FETCH 1:* (UID FLAGS RFC822.SIZE)").await?);
+    for message in &sizes {
+        let expected = emails
+            .get((message.seq as usize).wrapping_sub(1))
+            .map(Vec::len);
+        let size = message.size.map(|s| s as usize);
         if size.is_none() || size != expected {
+            let seq = message.seq;
             outcome.mismatch(format!(
                 "FETCH {seq} RFC822.SIZE {size:?}, expected {expected:?}"
             ));
         }
     }
-    outcome.expect_eq("FETCH (UID FLAGS RFC822.SIZE) messages", seen, emails.len());
+    outcome.expect_eq(
+        "FETCH (UID FLAGS RFC822.SIZE) messages",
+        sizes.len(),
+        emails.len(),
+    );
 
-    let bodies = client.command("FETCH 1:* BODY[]").await?;
-    let mut seen = 0;
-    for response in bodies.parsed() {
-        let Response::Fetch(seq, attributes) = response else {
-            continue;
-        };
-        seen += 1;
-        let body = attributes.into_iter().find_map(|a| match a {
-            AttributeValue::BodySection { data, .. } => data,
-            _ => None,
-        });
-        let expected = emails.get((seq as usize).wrapping_sub(1));
-        if body.as_deref() != expected.map(Vec::as_slice) {
+    let bodies = fetched(&client.command("FETCH 1:* BODY[]").await?);
+    for message in &bodies {
+        let expected = emails.get((message.seq as usize).wrapping_sub(1));
+        if message.body.as_deref() != expected.map(Vec::as_slice) {
             outcome.mismatch(format!(
-                "FETCH {seq} BODY[]: {} bytes differ from the {} appended",
-                body.map_or(0, |b| b.len()),
+                "FETCH {} BODY[]: {} bytes differ from the {} appended",
+                message.seq,
+                message.body.as_ref().map_or(0, Vec::len),
                 expected.map_or(0, Vec::len)
             ));
         }
     }
-    outcome.expect_eq("FETCH BODY[] messages", seen, emails.len());
+    outcome.expect_eq("FETCH BODY[] messages", bodies.len(), emails.len());
 
     phases.end_phase().await;
     client.command("NOOP").await?;

@@ -13,7 +13,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use imap_proto::{AttributeValue, Response, Status, StatusAttribute};
 use traces::trace::{CommandName, TraceCommand};
-use traces::workload::{Expect, Model, SetupStep, Step, StepCommand, Workload, WorkloadConfig};
+use traces::workload::{
+    EmailRef, Expect, Model, SetupStep, Step, StepCommand, Workload, WorkloadConfig,
+};
 
 use crate::client::{latency_histogram, quantile_us, ClientError};
 use crate::driver::{Driver, Phases};
@@ -212,12 +214,8 @@ impl TraceReplay {
                         flags,
                         email,
                     } if *owner == user => {
-                        let bytes = match email.email() {
-                            Ok(email) => email.bytes,
-                            Err(e) => {
-                                outcome.notes.push(format!("dataset email {email:?}: {e}"));
-                                continue;
-                            }
+                        let Some(bytes) = email_bytes(&email, outcome) else {
+                            continue;
                         };
                         let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
                         client
@@ -317,14 +315,8 @@ impl TraceReplay {
                             .rsplit_once(' ')
                             .map(|(h, _)| h.to_string())
                             .unwrap_or(text);
-                        let bytes = match append.email.email() {
-                            Ok(email) => email.bytes,
-                            Err(e) => {
-                                outcome
-                                    .notes
-                                    .push(format!("dataset email {:?}: {e}", append.email));
-                                continue;
-                            }
+                        let Some(bytes) = email_bytes(&append.email, outcome) else {
+                            continue;
                         };
                         client.command_with_literal(&head, &bytes, expected).await?;
                     }
@@ -410,14 +402,8 @@ impl TraceReplay {
                     }
                 }
                 for message in &expected.messages {
-                    let bytes = match message.email.email() {
-                        Ok(email) => email.bytes,
-                        Err(e) => {
-                            outcome
-                                .notes
-                                .push(format!("dataset email {:?}: {e}", message.email));
-                            continue;
-                        }
+                    let Some(bytes) = email_bytes(&message.email, outcome) else {
+                        continue;
                     };
                     match got.remove(&message.uid) {
                         Some(body) if body == bytes => {}
@@ -440,6 +426,17 @@ impl TraceReplay {
         .await;
         outcome.absorb(client.into_stats());
         result
+    }
+}
+
+/// The bytes of a dataset email; one that cannot be made is noted in `outcome`.
+fn email_bytes(email: &EmailRef, outcome: &mut ClientOutcome) -> Option<Vec<u8>> {
+    match email.email() {
+        Ok(email) => Some(email.bytes),
+        Err(e) => {
+            outcome.notes.push(format!("dataset email {email:?}: {e}"));
+            None
+        }
     }
 }
 
