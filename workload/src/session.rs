@@ -118,22 +118,7 @@ pub async fn prepare_mailbox<D: Driver>(
     if driver.store_is_fresh() {
         return Ok(());
     }
-    if !mailbox.eq_ignore_ascii_case("INBOX") {
-        let list = client
-            .command(&format!("LIST \"\" {}", quote(mailbox)))
-            .await?;
-        if crate::responses::count(&list, |r| {
-            matches!(
-                r,
-                imap_proto::Response::MailboxData(imap_proto::MailboxDatum::List { .. })
-            )
-        }) == 0
-        {
-            client
-                .command(&format!("CREATE {}", quote(mailbox)))
-                .await?;
-        }
-    }
+    ensure_mailbox(client, mailbox).await?;
     let select = client
         .command(&format!("SELECT {}", quote(mailbox)))
         .await?;
@@ -144,6 +129,31 @@ pub async fn prepare_mailbox<D: Driver>(
         client.command("EXPUNGE").await?;
     }
     client.command("CLOSE").await?;
+    Ok(())
+}
+
+/// Creates `mailbox` unless LIST shows it (INBOX always exists).
+pub async fn ensure_mailbox<S>(client: &mut ImapClient<S>, mailbox: &str) -> Result<(), ClientError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if mailbox.eq_ignore_ascii_case("INBOX") {
+        return Ok(());
+    }
+    let list = client
+        .command(&format!("LIST \"\" {}", quote(mailbox)))
+        .await?;
+    let listed = crate::responses::count(&list, |r| {
+        matches!(
+            r,
+            imap_proto::Response::MailboxData(imap_proto::MailboxDatum::List { .. })
+        )
+    });
+    if listed == 0 {
+        client
+            .command(&format!("CREATE {}", quote(mailbox)))
+            .await?;
+    }
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use crate::client::{latency_histogram, quantile_us, ClientError};
 use crate::driver::{Driver, Phases};
 use crate::outcome::{ClientOutcome, Outcomes, WorkloadRun};
 use crate::responses::{exists, status_attribute, status_messages};
-use crate::session::{astring, connect, login, quote};
+use crate::session::{astring, connect, ensure_mailbox, login, quote};
 
 /// Mailboxes every user of this server has from the start (CREATE of them is skipped in setup).
 const DEFAULT_MAILBOXES: [&str; 6] = ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"];
@@ -237,8 +237,9 @@ impl TraceReplay {
         result
     }
 
-    /// Notes a mismatch for each of the user's setup mailboxes that holds messages or has used
-    /// UIDs already (a real server's user left over from an earlier run).
+    /// Creates the user's setup mailboxes that the server lacks, and notes a mismatch for each
+    /// one that holds messages or has used UIDs already (a real server's user left over from an
+    /// earlier run).
     async fn check_fresh<S>(
         &self,
         client: &mut crate::client::ImapClient<S>,
@@ -259,6 +260,7 @@ impl TraceReplay {
             }
         }
         for mailbox in names {
+            ensure_mailbox(client, &mailbox).await?;
             let status = client
                 .command_ok_or_no(&format!("STATUS {} (MESSAGES UIDNEXT)", quote(&mailbox)))
                 .await?;
