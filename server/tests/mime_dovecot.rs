@@ -14,6 +14,7 @@ use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::response::{Data, Response};
 use imap_codec::ResponseCodec;
 use server::mime::{Kind, MessageMeta, Scanner, HEADER_BLOCK_MAX, MAX_NESTING, MAX_PARTS};
+use testkit::to_crlf;
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/emails");
 
@@ -55,18 +56,6 @@ fn name_of(eml: &Path) -> String {
 
 fn answer(eml: &Path, suffix: &str) -> Option<Vec<u8>> {
     std::fs::read(eml.with_extension(suffix)).ok()
-}
-
-/// Bare LF to CRLF (an LF already preceded by CR is kept).
-fn to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
-    for (i, &b) in raw.iter().enumerate() {
-        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
 }
 
 /// CR CR LF to CR LF, as Dovecot's LF storage does in effect.

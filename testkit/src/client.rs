@@ -147,3 +147,15 @@ pub fn transcript(addr: &str, script: &str) -> String {
         .expect("read until the server closes");
     transcript
 }
+
+/// Bare LF to CRLF (an LF already preceded by CR is kept): lines as IMAP carries them.
+pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}

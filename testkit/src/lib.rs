@@ -5,5 +5,5 @@
 pub mod client;
 pub mod loopback;
 
-pub use client::{read_until_text, send_in_background, tagged, transcript, Client};
+pub use client::{read_until_text, send_in_background, tagged, to_crlf, transcript, Client};
 pub use loopback::{cheap_kdf, checkpoints, Setup, Started, TestClock};

@@ -147,14 +147,4 @@ pub fn trailing_literal(line: &[u8]) -> Option<usize> {
         .ok()
 }
 
-/// Bare LF to CRLF (an LF already preceded by CR is kept): lines as IMAP carries them.
-pub fn to_crlf(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 16);
-    for (i, &b) in raw.iter().enumerate() {
-        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
-}
+pub use testkit::to_crlf;
