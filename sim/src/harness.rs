@@ -15,16 +15,15 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::{BoxFuture, BoxIo, Clock, Connector, Env, SeededEntropy};
+use server::env::{Env, SeededEntropy};
 use server::storage::StorageConfig;
 use turmoil::net::{TcpListener, TcpStream};
 
@@ -32,6 +31,9 @@ use crate::alloc::{self, Account, AccountError, Figures};
 use crate::attribution::HostAccounts;
 
 use crate::entropy::epoch;
+
+mod turmoil_io;
+pub use turmoil_io::{ConnectCounts, SimClock, TurmoilConnector, VectoredConnector};
 /// Host name of the fake store.
 pub const FAKES3_HOST: &str = "fakes3";
 /// Host name of the IMAP/LMTP server.
@@ -203,132 +205,6 @@ pub struct RunFigures {
     /// Allocations made on the simulation's thread during the run that no account of this
     /// simulation saw: 0, or attribution failed (other threads' allocations do not count).
     pub unaccounted_allocs: i64,
-}
-
-/// Opens turmoil TCP connections (the server's outbound connections in the simulation).
-pub struct TurmoilConnector;
-
-/// A server host's outbound connection attempts (see [`SimConfig::storage_io_vectored`]).
-/// turmoil 0.7.2 keeps the socket of a connection attempt that fails (its SYN dropped by a
-/// partition) or is given up (a timeout) in the host's socket table for the rest of the run, on
-/// the host's account: `started - connected` counts those.
-#[derive(Debug, Default)]
-pub struct ConnectCounts {
-    started: std::sync::atomic::AtomicU64,
-    connected: std::sync::atomic::AtomicU64,
-}
-
-impl ConnectCounts {
-    /// Connection attempts made.
-    pub fn started(&self) -> u64 {
-        self.started.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Connection attempts that succeeded.
-    pub fn connected(&self) -> u64 {
-        self.connected.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Attempts that failed or were given up: sockets turmoil never frees.
-    pub fn abandoned(&self) -> u64 {
-        self.started().saturating_sub(self.connected())
-    }
-}
-
-/// Opens turmoil TCP connections that report vectored writes, as tokio's `TcpStream` does, and
-/// counts the attempts.
-pub struct VectoredConnector {
-    counts: Arc<ConnectCounts>,
-}
-
-impl Connector for VectoredConnector {
-    fn connect<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<BoxIo>> {
-        Box::pin(async move {
-            use std::sync::atomic::Ordering::Relaxed;
-            self.counts.started.fetch_add(1, Relaxed);
-            let stream = TcpStream::connect(addr).await?;
-            self.counts.connected.fetch_add(1, Relaxed);
-            Ok(Box::new(Vectored(stream)) as BoxIo)
-        })
-    }
-}
-
-/// A turmoil stream whose writer says it takes vectored writes (it writes the first non-empty
-/// buffer of each, which a writer may).
-struct Vectored(TcpStream);
-
-impl tokio::io::AsyncRead for Vectored {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Vectored {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> std::task::Poll<io::Result<usize>> {
-        let first = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .map_or(&[][..], |b| &**b);
-        std::pin::Pin::new(&mut self.0).poll_write(cx, first)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl Connector for TurmoilConnector {
-    fn connect<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<BoxIo>> {
-        Box::pin(async move {
-            let stream = TcpStream::connect(addr).await?;
-            Ok(Box::new(stream) as BoxIo)
-        })
-    }
-}
-
-/// Simulated wall clock: the epoch plus simulated time.
-pub struct SimClock {
-    epoch: SystemTime,
-}
-
-impl Clock for SimClock {
-    fn now(&self) -> SystemTime {
-        // Outside a host's tick there is no simulated "now": the epoch is the only honest answer.
-        match turmoil::since_epoch() {
-            Some(since) => UNIX_EPOCH + since,
-            None => self.epoch,
-        }
-    }
 }
 
 /// A host-level fault, applied by [`Harness::run_controlled`] between two simulation steps.
@@ -857,51 +733,4 @@ async fn imap_host(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_are_a_function_of_the_root_seed() {
-        assert_eq!(Seeds::derive(1), Seeds::derive(1));
-        assert_ne!(Seeds::derive(1), Seeds::derive(2));
-        let seeds = Seeds::derive(1);
-        assert_ne!(seeds.turmoil, seeds.server_entropy);
-    }
-
-    #[test]
-    fn only_the_first_boot_of_the_first_server_uses_the_derived_seed() {
-        let base = Seeds::derive(1).server_entropy;
-        assert_eq!(server_entropy_seed(base, 0, 0), base);
-        let others = [
-            server_entropy_seed(base, 0, 1),
-            server_entropy_seed(base, 1, 0),
-            server_entropy_seed(base, 1, 1),
-        ];
-        let distinct: std::collections::BTreeSet<u64> = others.iter().copied().collect();
-        assert_eq!(
-            distinct.len(),
-            3,
-            "each boot of each host draws its own seed"
-        );
-        assert!(!distinct.contains(&base));
-        assert_eq!(
-            server_entropy_seed(base, 1, 1),
-            others[2],
-            "a function of its inputs"
-        );
-    }
-
-    #[test]
-    fn latency_bounds_are_checked() {
-        let config = SimConfig {
-            latency_ms_min: 10,
-            latency_ms_max: 5,
-            ..SimConfig::default()
-        };
-        assert!(matches!(
-            config.validate(),
-            Err(HarnessError::InvalidConfig(_))
-        ));
-        assert!(SimConfig::default().validate().is_ok());
-    }
-}
+mod tests;
