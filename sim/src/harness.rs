@@ -189,6 +189,13 @@ pub struct Accounts {
     pub clients: Account,
 }
 
+impl Accounts {
+    /// Every account of the run: harness, fakes3, imap, clients.
+    fn all(&self) -> [&Account; 4] {
+        [&self.harness, &self.fakes3, &self.imap, &self.clients]
+    }
+}
+
 /// Every account's figures after a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunFigures {
@@ -205,6 +212,29 @@ pub struct RunFigures {
     /// Allocations made on the simulation's thread during the run that no account of this
     /// simulation saw: 0, or attribution failed (other threads' allocations do not count).
     pub unaccounted_allocs: i64,
+}
+
+/// The configuration of an `imapsim` server over `storage` with `users` (name, password): the
+/// simulation's and `imapsim serve`'s.
+pub fn server_config(
+    storage: StorageConfig,
+    users: &[(String, String)],
+    limits: Limits,
+    kdf: KdfParams,
+) -> ServerConfig {
+    ServerConfig {
+        storage,
+        users: users
+            .iter()
+            .map(|(name, password)| UserConfig {
+                name: name.clone(),
+                password: password.clone(),
+            })
+            .collect(),
+        limits,
+        kdf,
+        hostname: "imapsim".to_string(),
+    }
 }
 
 /// A host-level fault, applied by [`Harness::run_controlled`] between two simulation steps.
@@ -362,20 +392,12 @@ impl Harness {
         };
         let fake = fakes3::FakeS3::new(fake_config)?;
 
-        let server_config = ServerConfig {
+        let server_config = server_config(
             storage,
-            users: config
-                .users
-                .iter()
-                .map(|(name, password)| UserConfig {
-                    name: name.clone(),
-                    password: password.clone(),
-                })
-                .collect(),
-            limits: config.limits.clone(),
-            kdf: config.kdf.clone(),
-            hostname: "imapsim".to_string(),
-        };
+            &config.users,
+            config.limits.clone(),
+            config.kdf.clone(),
+        );
 
         // Each host's runtime, socket tables and first future are its own, from the start.
         let host_fake = fake.clone();
@@ -562,22 +584,12 @@ impl Harness {
     /// allocations count as accounted.
     pub fn run_controlled(&mut self) -> Result<RunFigures, HarnessError> {
         let accounts = &self.accounts;
-        let mut all: Vec<&Account> = vec![
-            &accounts.harness,
-            &accounts.fakes3,
-            &accounts.imap,
-            &accounts.clients,
-        ];
+        let mut all: Vec<&Account> = accounts.all().to_vec();
         all.extend(self.extra_servers.iter().map(|s| &s.account));
-        let counted = |all: &[&Account]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
-        let counted_before = counted(&all);
-        let ops_before = alloc::thread_alloc_ops();
-        let result = {
-            let _harness = accounts.harness.enter();
-            let dispatch = tracing::Dispatch::new(self.hosts.subscriber());
-            let (sim, controls, fake, hosts) =
-                (&mut self.sim, &self.controls, &self.fake, &self.hosts);
-            tracing::dispatcher::with_default(&dispatch, || loop {
+        let (sim, controls, fake, hosts) = (&mut self.sim, &self.controls, &self.fake, &self.hosts);
+        measured(accounts, &all, || {
+            let dispatch = tracing::Dispatch::new(hosts.subscriber());
+            let result = tracing::dispatcher::with_default(&dispatch, || loop {
                 match sim.step() {
                     Ok(true) => return Ok(()),
                     Ok(false) => {}
@@ -586,18 +598,8 @@ impl Harness {
                 if controls.pending() {
                     apply_controls(sim, controls, fake, hosts);
                 }
-            })
-        };
-        let ops = alloc::thread_alloc_ops() - ops_before;
-        let counted_during = counted(&all) - counted_before;
-        result.map_err(|e| HarnessError::Sim(e.to_string()))?;
-        Ok(RunFigures {
-            server: accounts.imap.figures(),
-            fakes3: accounts.fakes3.figures(),
-            clients: accounts.clients.figures(),
-            harness: accounts.harness.figures(),
-            sim_elapsed: self.sim.elapsed(),
-            unaccounted_allocs: ops as i64 - counted_during as i64,
+            });
+            (result, sim.elapsed())
         })
     }
 }
@@ -646,28 +648,36 @@ fn run_measured(
     hosts: &HostAccounts,
     accounts: &Accounts,
 ) -> Result<RunFigures, HarnessError> {
-    let all = [
-        &accounts.harness,
-        &accounts.fakes3,
-        &accounts.imap,
-        &accounts.clients,
-    ];
-    let counted = |all: &[&Account; 4]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
-    let counted_before = counted(&all);
+    measured(accounts, &accounts.all(), || {
+        let result = crate::attribution::run_attributed(sim, hosts);
+        (result, sim.elapsed())
+    })
+}
+
+/// Runs `run` (which gives its result and the simulated time) on `accounts.harness` and reads
+/// every account's figures after it; the thread's allocations that none of `all` counted during
+/// the run are the unaccounted ones.
+fn measured(
+    accounts: &Accounts,
+    all: &[&Account],
+    run: impl FnOnce() -> (turmoil::Result, Duration),
+) -> Result<RunFigures, HarnessError> {
+    let counted = |all: &[&Account]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
+    let counted_before = counted(all);
     let ops_before = alloc::thread_alloc_ops();
-    let result = {
+    let (result, sim_elapsed) = {
         let _harness = accounts.harness.enter();
-        crate::attribution::run_attributed(sim, hosts)
+        run()
     };
     let ops = alloc::thread_alloc_ops() - ops_before;
-    let counted_during = counted(&all) - counted_before;
+    let counted_during = counted(all) - counted_before;
     result.map_err(|e| HarnessError::Sim(e.to_string()))?;
     Ok(RunFigures {
         server: accounts.imap.figures(),
         fakes3: accounts.fakes3.figures(),
         clients: accounts.clients.figures(),
         harness: accounts.harness.figures(),
-        sim_elapsed: sim.elapsed(),
+        sim_elapsed,
         unaccounted_allocs: ops as i64 - counted_during as i64,
     })
 }

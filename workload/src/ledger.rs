@@ -292,10 +292,7 @@ impl Ledger {
             Ack::Ok => {
                 entry.presence = Presence::Present;
                 entry.why = format!("{what} was acknowledged");
-                entry.flags = flags
-                    .iter()
-                    .map(|f| (flag_key(f), FlagState::Set))
-                    .collect();
+                entry.flags = all_set(flags);
             }
             Ack::Refused if entry.presence != Presence::Present => {
                 entry.presence = if entry.presence == Presence::Either {
@@ -304,18 +301,12 @@ impl Ledger {
                     Presence::Absent
                 };
                 entry.why = format!("{what} was refused or never completed");
-                entry.flags = flags
-                    .iter()
-                    .map(|f| (flag_key(f), FlagState::Set))
-                    .collect();
+                entry.flags = all_set(flags);
             }
             Ack::Unknown if entry.presence != Presence::Present => {
                 entry.presence = Presence::Either;
                 entry.why = format!("{what} got no answer");
-                entry.flags = flags
-                    .iter()
-                    .map(|f| (flag_key(f), FlagState::Set))
-                    .collect();
+                entry.flags = all_set(flags);
             }
             Ack::Refused | Ack::Unknown => {}
         }
@@ -793,6 +784,14 @@ impl Ledger {
             ));
         }
     }
+}
+
+/// `flags` (as written in a command) all set.
+fn all_set(flags: &[&str]) -> BTreeMap<String, FlagState> {
+    flags
+        .iter()
+        .map(|f| (flag_key(f), FlagState::Set))
+        .collect()
 }
 
 #[cfg(test)]

@@ -131,53 +131,40 @@ fn failed_stores_leave_their_flags_unknown() {
     assert_eq!(ledger.violation_count(), 0, "{:?}", ledger.violations());
 }
 
-#[test]
-fn a_failed_move_must_leave_each_message_somewhere() {
+/// A ledger where message "a" was appended to INBOX, then moved (`is_move`) or copied to `to`
+/// with the transfer refused.
+fn refused_transfer_of_a(to: &str, is_move: bool, label: &str) -> Ledger {
     let mut ledger = Ledger::new();
     ledger.add("INBOX", b"a", &[], Ack::Ok, None, "APPEND a");
     ledger.transfer(
         "INBOX",
-        "Archive",
+        to,
         &[digest(b"a")],
-        true,
+        is_move,
         Ack::Refused,
         None,
-        "MOVE",
+        label,
     );
+    ledger
+}
+
+#[test]
+fn a_failed_move_must_leave_each_message_somewhere() {
+    let mut ledger = refused_transfer_of_a("Archive", true, "MOVE");
     let mut listings = BTreeMap::new();
     listings.insert("INBOX".to_string(), listing(vec![]));
     listings.insert("Archive".to_string(), listing(vec![]));
     ledger.check_moves(&listings);
     assert_eq!(ledger.violation_count(), 1);
     listings.insert("Archive".to_string(), listing(vec![listed(1, b"a", &[])]));
-    let mut again = Ledger::new();
-    again.add("INBOX", b"a", &[], Ack::Ok, None, "APPEND a");
-    again.transfer(
-        "INBOX",
-        "Archive",
-        &[digest(b"a")],
-        true,
-        Ack::Refused,
-        None,
-        "MOVE",
-    );
+    let mut again = refused_transfer_of_a("Archive", true, "MOVE");
     again.check_moves(&listings);
     assert_eq!(again.violation_count(), 0);
 }
 
 #[test]
 fn a_refused_copy_must_leave_the_destination_as_it_was() {
-    let mut ledger = Ledger::new();
-    ledger.add("INBOX", b"a", &[], Ack::Ok, None, "APPEND a");
-    ledger.transfer(
-        "INBOX",
-        "Sent",
-        &[digest(b"a")],
-        false,
-        Ack::Refused,
-        None,
-        "COPY",
-    );
+    let mut ledger = refused_transfer_of_a("Sent", false, "COPY");
     ledger.check_listing("Sent", &listing(vec![listed(1, b"a", &[])]), 1, "t");
     assert_eq!(ledger.violation_count(), 1);
 }
