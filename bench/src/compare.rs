@@ -14,6 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod ready_line;
+
+use ready_line::ready_addresses;
+
 use crate::dovecot::{Dovecot, DovecotError, DovecotOptions};
 use crate::load::{self, LoadError, LoadOptions, LoadRun, Workload};
 
@@ -419,15 +423,6 @@ pub fn markdown(pairs: &[Pair]) -> String {
         }
     }
     out
-}
-
-/// The IMAP and LMTP addresses of `imapsim serve`'s ready line (`imapsim ready: IMAP on A, LMTP
-/// on B, ...`).
-pub fn ready_addresses(line: &str) -> Option<(String, String)> {
-    let rest = line.strip_prefix("imapsim ready: IMAP on ")?;
-    let (imap, rest) = rest.split_once(", LMTP on ")?;
-    let (lmtp, _) = rest.split_once(", ")?;
-    Some((imap.to_string(), lmtp.to_string()))
 }
 
 #[cfg(test)]

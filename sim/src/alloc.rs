@@ -4,7 +4,7 @@
 //! cross-check) and writes the id of the account that allocated each block in a small header in
 //! front of it, so that a free is credited to the account that allocated, whichever host is
 //! running when the block is freed. The current account is a thread-local, set by
-//! [`Account::enter`] or by the [`crate::attribution`] layer while turmoil ticks a host.
+//! [`Account::enter`] or by the `attribution` layer while turmoil ticks a host.
 //!
 //! A library cannot choose the global allocator of the binaries that use it: every binary (and
 //! every integration-test binary) that wants figures must say `sim::simulation_binary!();` once.
@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU16, AtomicU64, AtomicU8, O
 
 use serde::Serialize;
 use stats_alloc::StatsAlloc;
+
+pub(crate) mod diagnostic_mode;
 
 /// How many accounts may exist at once (id 0, "unattributed", included).
 pub const ACCOUNTS_MAX: usize = 4096;
@@ -95,30 +97,12 @@ fn trace(owner: u16, size: usize, delta: i64) {
 static BACKTRACE_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 static BACKTRACES_LEFT: AtomicU64 = AtomicU64::new(40);
 
-thread_local! {
-    /// Set while diagnostics run ([`diagnostic`]): their allocations are on no account.
-    static IN_DIAGNOSTIC: Cell<bool> = const { Cell::new(false) };
-}
-
-fn in_diagnostic() -> bool {
-    IN_DIAGNOSTIC.try_with(Cell::get).unwrap_or(false)
-}
-
-/// Runs `f` (a backtrace, a message) with its allocations charged to no account, not counted
-/// among the thread's operations and not logged: diagnostics leave the figures as they were.
-pub(crate) fn diagnostic<R>(f: impl FnOnce() -> R) -> R {
-    let was = IN_DIAGNOSTIC.replace(true);
-    let result = f();
-    IN_DIAGNOSTIC.set(was);
-    result
-}
-
 fn print_backtrace(size: usize) {
-    if in_diagnostic() || BACKTRACES_LEFT.load(Ordering::Relaxed) == 0 {
+    if diagnostic_mode::active() || BACKTRACES_LEFT.load(Ordering::Relaxed) == 0 {
         return;
     }
     BACKTRACES_LEFT.fetch_sub(1, Ordering::Relaxed);
-    diagnostic(|| {
+    diagnostic_mode::run(|| {
         let trace = std::backtrace::Backtrace::force_capture();
         eprintln!("allocation of {size} B:\n{trace}");
     });
@@ -143,12 +127,7 @@ pub fn trace_sizes(id: u16) {
 
 /// Allocations made by the traced account since [`trace_sizes`], as `(size, count)`.
 pub fn alloc_sizes() -> Vec<(usize, u64)> {
-    ALLOCS_BY_SIZE
-        .iter()
-        .enumerate()
-        .map(|(size, n)| (size, n.load(Ordering::Relaxed)))
-        .filter(|(_, n)| *n != 0)
-        .collect()
+    nonzero_classes(&ALLOCS_BY_SIZE, |n| n.load(Ordering::Relaxed))
 }
 
 /// Diagnostics: the next account made with this name is traced from its creation on.
@@ -163,11 +142,19 @@ pub fn trace_next_account_named(name: &str) {
 /// Blocks allocated since [`trace_sizes`] and still live, as `(size, count)` with count != 0; the
 /// size 16,384 stands for every block of that size or more.
 pub fn live_sizes() -> Vec<(usize, i64)> {
-    LIVE_BY_SIZE
+    nonzero_classes(&LIVE_BY_SIZE, |n| n.load(Ordering::Relaxed))
+}
+
+/// The size classes whose counter reads non-zero, as `(size, count)`.
+fn nonzero_classes<A, T: Default + PartialEq>(
+    classes: &[A],
+    read: impl Fn(&A) -> T,
+) -> Vec<(usize, T)> {
+    classes
         .iter()
         .enumerate()
-        .map(|(size, n)| (size, n.load(Ordering::Relaxed)))
-        .filter(|(_, n)| *n != 0)
+        .map(|(size, n)| (size, read(n)))
+        .filter(|(_, n)| *n != T::default())
         .collect()
 }
 
@@ -190,7 +177,7 @@ thread_local! {
 /// The account a new block goes to: the current one, none for diagnostics. Counts the
 /// operation on this thread and logs it when `imapsim run --check` asks ([`crate::alloc_log`]).
 fn owner_of_new_block(size: usize) -> u16 {
-    if in_diagnostic() {
+    if diagnostic_mode::active() {
         return 0;
     }
     let owner = current();

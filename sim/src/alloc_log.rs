@@ -4,7 +4,7 @@
 //!
 //! The log lives in memory taken from the system allocator directly, so that logging changes no
 //! account's figures; while a backtrace is taken its allocations are charged to no account and not
-//! counted (see [`crate::alloc`]'s diagnostic mode). One simulation per process logs at a time.
+//! counted (see [`crate::alloc::diagnostic_mode`]). One simulation per process logs at a time.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -163,7 +163,7 @@ pub(crate) fn logging() -> bool {
 /// Notes an account's name while a run is logged (called when an account is made).
 pub(crate) fn name_account(id: u16, name: &str) {
     if logging() {
-        crate::alloc::diagnostic(|| {
+        crate::alloc::diagnostic_mode::run(|| {
             let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
             state.names.push((id, name.to_string()));
         });
@@ -205,8 +205,9 @@ pub(crate) fn record(account: u16, size: usize) {
         - 1;
     // Hold no lock while the backtrace allocates (its allocations are not logged).
     drop(state);
-    let backtrace =
-        crate::alloc::diagnostic(|| std::backtrace::Backtrace::force_capture().to_string());
+    let backtrace = crate::alloc::diagnostic_mode::run(|| {
+        std::backtrace::Backtrace::force_capture().to_string()
+    });
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     state.divergence = Some(Divergence {
         index,

@@ -15,16 +15,15 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
-use server::env::{BoxFuture, BoxIo, Clock, Connector, Env, SeededEntropy};
+use server::env::{Env, SeededEntropy};
 use server::storage::StorageConfig;
 use turmoil::net::{TcpListener, TcpStream};
 
@@ -32,6 +31,9 @@ use crate::alloc::{self, Account, AccountError, Figures};
 use crate::attribution::HostAccounts;
 
 use crate::entropy::epoch;
+
+mod turmoil_io;
+pub use turmoil_io::{ConnectCounts, SimClock, TurmoilConnector, VectoredConnector};
 /// Host name of the fake store.
 pub const FAKES3_HOST: &str = "fakes3";
 /// Host name of the IMAP/LMTP server.
@@ -187,6 +189,13 @@ pub struct Accounts {
     pub clients: Account,
 }
 
+impl Accounts {
+    /// Every account of the run: harness, fakes3, imap, clients.
+    fn all(&self) -> [&Account; 4] {
+        [&self.harness, &self.fakes3, &self.imap, &self.clients]
+    }
+}
+
 /// Every account's figures after a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunFigures {
@@ -205,129 +214,26 @@ pub struct RunFigures {
     pub unaccounted_allocs: i64,
 }
 
-/// Opens turmoil TCP connections (the server's outbound connections in the simulation).
-pub struct TurmoilConnector;
-
-/// A server host's outbound connection attempts (see [`SimConfig::storage_io_vectored`]).
-/// turmoil 0.7.2 keeps the socket of a connection attempt that fails (its SYN dropped by a
-/// partition) or is given up (a timeout) in the host's socket table for the rest of the run, on
-/// the host's account: `started - connected` counts those.
-#[derive(Debug, Default)]
-pub struct ConnectCounts {
-    started: std::sync::atomic::AtomicU64,
-    connected: std::sync::atomic::AtomicU64,
-}
-
-impl ConnectCounts {
-    /// Connection attempts made.
-    pub fn started(&self) -> u64 {
-        self.started.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Connection attempts that succeeded.
-    pub fn connected(&self) -> u64 {
-        self.connected.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Attempts that failed or were given up: sockets turmoil never frees.
-    pub fn abandoned(&self) -> u64 {
-        self.started().saturating_sub(self.connected())
-    }
-}
-
-/// Opens turmoil TCP connections that report vectored writes, as tokio's `TcpStream` does, and
-/// counts the attempts.
-pub struct VectoredConnector {
-    counts: Arc<ConnectCounts>,
-}
-
-impl Connector for VectoredConnector {
-    fn connect<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<BoxIo>> {
-        Box::pin(async move {
-            use std::sync::atomic::Ordering::Relaxed;
-            self.counts.started.fetch_add(1, Relaxed);
-            let stream = TcpStream::connect(addr).await?;
-            self.counts.connected.fetch_add(1, Relaxed);
-            Ok(Box::new(Vectored(stream)) as BoxIo)
-        })
-    }
-}
-
-/// A turmoil stream whose writer says it takes vectored writes (it writes the first non-empty
-/// buffer of each, which a writer may).
-struct Vectored(TcpStream);
-
-impl tokio::io::AsyncRead for Vectored {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Vectored {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> std::task::Poll<io::Result<usize>> {
-        let first = bufs
+/// The configuration of an `imapsim` server over `storage` with `users` (name, password): the
+/// simulation's and `imapsim serve`'s.
+pub fn server_config(
+    storage: StorageConfig,
+    users: &[(String, String)],
+    limits: Limits,
+    kdf: KdfParams,
+) -> ServerConfig {
+    ServerConfig {
+        storage,
+        users: users
             .iter()
-            .find(|b| !b.is_empty())
-            .map_or(&[][..], |b| &**b);
-        std::pin::Pin::new(&mut self.0).poll_write(cx, first)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl Connector for TurmoilConnector {
-    fn connect<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, io::Result<BoxIo>> {
-        Box::pin(async move {
-            let stream = TcpStream::connect(addr).await?;
-            Ok(Box::new(stream) as BoxIo)
-        })
-    }
-}
-
-/// Simulated wall clock: the epoch plus simulated time.
-pub struct SimClock {
-    epoch: SystemTime,
-}
-
-impl Clock for SimClock {
-    fn now(&self) -> SystemTime {
-        // Outside a host's tick there is no simulated "now": the epoch is the only honest answer.
-        match turmoil::since_epoch() {
-            Some(since) => UNIX_EPOCH + since,
-            None => self.epoch,
-        }
+            .map(|(name, password)| UserConfig {
+                name: name.clone(),
+                password: password.clone(),
+            })
+            .collect(),
+        limits,
+        kdf,
+        hostname: "imapsim".to_string(),
     }
 }
 
@@ -486,20 +392,12 @@ impl Harness {
         };
         let fake = fakes3::FakeS3::new(fake_config)?;
 
-        let server_config = ServerConfig {
+        let server_config = server_config(
             storage,
-            users: config
-                .users
-                .iter()
-                .map(|(name, password)| UserConfig {
-                    name: name.clone(),
-                    password: password.clone(),
-                })
-                .collect(),
-            limits: config.limits.clone(),
-            kdf: config.kdf.clone(),
-            hostname: "imapsim".to_string(),
-        };
+            &config.users,
+            config.limits.clone(),
+            config.kdf.clone(),
+        );
 
         // Each host's runtime, socket tables and first future are its own, from the start.
         let host_fake = fake.clone();
@@ -686,22 +584,12 @@ impl Harness {
     /// allocations count as accounted.
     pub fn run_controlled(&mut self) -> Result<RunFigures, HarnessError> {
         let accounts = &self.accounts;
-        let mut all: Vec<&Account> = vec![
-            &accounts.harness,
-            &accounts.fakes3,
-            &accounts.imap,
-            &accounts.clients,
-        ];
+        let mut all: Vec<&Account> = accounts.all().to_vec();
         all.extend(self.extra_servers.iter().map(|s| &s.account));
-        let counted = |all: &[&Account]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
-        let counted_before = counted(&all);
-        let ops_before = alloc::thread_alloc_ops();
-        let result = {
-            let _harness = accounts.harness.enter();
-            let dispatch = tracing::Dispatch::new(self.hosts.subscriber());
-            let (sim, controls, fake, hosts) =
-                (&mut self.sim, &self.controls, &self.fake, &self.hosts);
-            tracing::dispatcher::with_default(&dispatch, || loop {
+        let (sim, controls, fake, hosts) = (&mut self.sim, &self.controls, &self.fake, &self.hosts);
+        measured(accounts, &all, || {
+            let dispatch = tracing::Dispatch::new(hosts.subscriber());
+            let result = tracing::dispatcher::with_default(&dispatch, || loop {
                 match sim.step() {
                     Ok(true) => return Ok(()),
                     Ok(false) => {}
@@ -710,18 +598,8 @@ impl Harness {
                 if controls.pending() {
                     apply_controls(sim, controls, fake, hosts);
                 }
-            })
-        };
-        let ops = alloc::thread_alloc_ops() - ops_before;
-        let counted_during = counted(&all) - counted_before;
-        result.map_err(|e| HarnessError::Sim(e.to_string()))?;
-        Ok(RunFigures {
-            server: accounts.imap.figures(),
-            fakes3: accounts.fakes3.figures(),
-            clients: accounts.clients.figures(),
-            harness: accounts.harness.figures(),
-            sim_elapsed: self.sim.elapsed(),
-            unaccounted_allocs: ops as i64 - counted_during as i64,
+            });
+            (result, sim.elapsed())
         })
     }
 }
@@ -770,28 +648,36 @@ fn run_measured(
     hosts: &HostAccounts,
     accounts: &Accounts,
 ) -> Result<RunFigures, HarnessError> {
-    let all = [
-        &accounts.harness,
-        &accounts.fakes3,
-        &accounts.imap,
-        &accounts.clients,
-    ];
-    let counted = |all: &[&Account; 4]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
-    let counted_before = counted(&all);
+    measured(accounts, &accounts.all(), || {
+        let result = crate::attribution::run_attributed(sim, hosts);
+        (result, sim.elapsed())
+    })
+}
+
+/// Runs `run` (which gives its result and the simulated time) on `accounts.harness` and reads
+/// every account's figures after it; the thread's allocations that none of `all` counted during
+/// the run are the unaccounted ones.
+fn measured(
+    accounts: &Accounts,
+    all: &[&Account],
+    run: impl FnOnce() -> (turmoil::Result, Duration),
+) -> Result<RunFigures, HarnessError> {
+    let counted = |all: &[&Account]| all.iter().map(|a| a.figures().allocs).sum::<u64>();
+    let counted_before = counted(all);
     let ops_before = alloc::thread_alloc_ops();
-    let result = {
+    let (result, sim_elapsed) = {
         let _harness = accounts.harness.enter();
-        crate::attribution::run_attributed(sim, hosts)
+        run()
     };
     let ops = alloc::thread_alloc_ops() - ops_before;
-    let counted_during = counted(&all) - counted_before;
+    let counted_during = counted(all) - counted_before;
     result.map_err(|e| HarnessError::Sim(e.to_string()))?;
     Ok(RunFigures {
         server: accounts.imap.figures(),
         fakes3: accounts.fakes3.figures(),
         clients: accounts.clients.figures(),
         harness: accounts.harness.figures(),
-        sim_elapsed: sim.elapsed(),
+        sim_elapsed,
         unaccounted_allocs: ops as i64 - counted_during as i64,
     })
 }
@@ -857,51 +743,4 @@ async fn imap_host(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_are_a_function_of_the_root_seed() {
-        assert_eq!(Seeds::derive(1), Seeds::derive(1));
-        assert_ne!(Seeds::derive(1), Seeds::derive(2));
-        let seeds = Seeds::derive(1);
-        assert_ne!(seeds.turmoil, seeds.server_entropy);
-    }
-
-    #[test]
-    fn only_the_first_boot_of_the_first_server_uses_the_derived_seed() {
-        let base = Seeds::derive(1).server_entropy;
-        assert_eq!(server_entropy_seed(base, 0, 0), base);
-        let others = [
-            server_entropy_seed(base, 0, 1),
-            server_entropy_seed(base, 1, 0),
-            server_entropy_seed(base, 1, 1),
-        ];
-        let distinct: std::collections::BTreeSet<u64> = others.iter().copied().collect();
-        assert_eq!(
-            distinct.len(),
-            3,
-            "each boot of each host draws its own seed"
-        );
-        assert!(!distinct.contains(&base));
-        assert_eq!(
-            server_entropy_seed(base, 1, 1),
-            others[2],
-            "a function of its inputs"
-        );
-    }
-
-    #[test]
-    fn latency_bounds_are_checked() {
-        let config = SimConfig {
-            latency_ms_min: 10,
-            latency_ms_max: 5,
-            ..SimConfig::default()
-        };
-        assert!(matches!(
-            config.validate(),
-            Err(HarnessError::InvalidConfig(_))
-        ));
-        assert!(SimConfig::default().validate().is_ok());
-    }
-}
+mod tests;

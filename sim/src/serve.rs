@@ -5,11 +5,15 @@
 
 use std::path::Path;
 
+pub use bench::compare::ready_line::ready_addresses;
+use bench::compare::ready_line::ready_line;
 use serde::Deserialize;
-use server::config::{KdfParams, Limits, ServerConfig, UserConfig};
+use server::config::{KdfParams, Limits};
 use server::env::Env;
 use server::listener::{BindError, Listeners};
 use server::storage::StorageConfig;
+
+use crate::harness::server_config;
 
 /// Default IMAP address.
 pub const DEFAULT_IMAP: &str = "127.0.0.1:1143";
@@ -214,20 +218,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         storage.s3_endpoint,
         storage.k2v_endpoint
     );
-    let config = ServerConfig {
+    let config = server_config(
         storage,
-        users: options
-            .users
-            .iter()
-            .map(|(name, password)| UserConfig {
-                name: name.clone(),
-                password: password.clone(),
-            })
-            .collect(),
-        limits: Limits::default(),
-        kdf: KdfParams::default(),
-        hostname: "imapsim".to_string(),
-    };
+        &options.users,
+        Limits::default(),
+        KdfParams::default(),
+    );
     let server = server::Server::new(config, Env::production());
     let listeners = Listeners::bind(&options.imap, &options.lmtp).await?;
     let names: Vec<&str> = options
@@ -242,10 +238,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             .map_or_else(|_| asked.to_string(), |a| a.to_string())
     };
     println!(
-        "imapsim ready: IMAP on {}, LMTP on {}, store {store_line}, users {}",
-        local(&listeners.imap, &options.imap),
-        local(&listeners.lmtp, &options.lmtp),
-        names.join(", ")
+        "{}",
+        ready_line(
+            &local(&listeners.imap, &options.imap),
+            &local(&listeners.lmtp, &options.lmtp),
+            &store_line,
+            &names
+        )
     );
     // The line may go to a pipe: a parent process waits for it.
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -256,14 +255,6 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     listeners.serve(server, ctrl_c).await;
     println!("imapsim: stopping");
     Ok(())
-}
-
-/// The IMAP and LMTP addresses of `serve`'s ready line (`imapsim ready: IMAP on A, LMTP on B, ...`).
-pub fn ready_addresses(line: &str) -> Option<(String, String)> {
-    let rest = line.strip_prefix("imapsim ready: IMAP on ")?;
-    let (imap, rest) = rest.split_once(", LMTP on ")?;
-    let (lmtp, _) = rest.split_once(", ")?;
-    Some((imap.to_string(), lmtp.to_string()))
 }
 
 #[cfg(test)]
