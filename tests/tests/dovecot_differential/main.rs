@@ -15,13 +15,13 @@ use std::path::Path;
 
 use answers::Items;
 use answers::{fetch_items, item_key, parses, part_paths, search_hits, search_keys};
+use bench::dovecot::Dovecot;
 use emails::{corpus, generated, Email, GENERATED, SEED};
 use imap_client::{Conn, Reply};
 use judge::{
     judge_fetch, judge_search, traits, Difference, Kind, Tally, Traits, Verdict, EXCEPTIONS,
 };
 use ours::{start_ours, OUR_PASSWORD, OUR_USER};
-use bench::dovecot::Dovecot;
 use value::show;
 
 mod answers;

@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use fakes3::Op;
 
-use super::{
-    append_until_done, arm, check_heap, deliver_until_done, disarm, idle_after, idle_level,
-    setup_inbox, store_until_done, verify, Ctx, FaultRun, Link,
-};
+use super::arm::{arm, disarm, Armed};
+use super::delivery::deliver_until_done;
+use super::heap::{check_heap, idle_after, idle_level};
+use super::link::{append_until_done, store_until_done, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{setup_inbox, verify};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, IMAP_HOST};
 use workload::client::ClientError;
@@ -68,7 +70,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
 
 /// Crashes the server once the store has routed `after` more requests of `op` (drawn in the
 /// range), restarts it [`DOWN`] later.
-fn crash_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> super::Armed {
+fn crash_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> Armed {
     let after = ctx.draw(after);
     arm(
         ctx,
@@ -81,7 +83,7 @@ fn crash_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> super
 }
 
 /// Counts whether a crash point was reached (`crash_points_hit`) or the operation ended first.
-async fn settle(ctx: &Ctx, armed: super::Armed, point: &str) {
+async fn settle(ctx: &Ctx, armed: Armed, point: &str) {
     if disarm(ctx, armed).await {
         ctx.counts.add("crash_points_hit", 1);
     } else {

@@ -10,10 +10,12 @@
 
 use std::time::Duration;
 
-use super::{
-    check_heap, deliver_until_done, fetch_all, idle_after, idle_level, lmtp_deliver, setup_inbox,
-    verify, Ctx, FaultRun, Link, Raw,
-};
+use super::connect::raw_login;
+use super::delivery::{deliver_until_done, lmtp_deliver};
+use super::heap::{check_heap, idle_after, idle_level};
+use super::link::{fetch_all, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{setup_inbox, verify};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::IMAP_HOST;
 use workload::ledger::Ack;
@@ -88,7 +90,7 @@ async fn disconnects(ctx: &Ctx) -> std::io::Result<()> {
             1 => ctx.draw(1..=len - 1) as usize,
             _ => email.len(),
         };
-        let mut raw = Raw::login(IMAP_HOST, ctx, 1).await?;
+        let mut raw = raw_login(IMAP_HOST, ctx, 1).await?;
         raw.send(format!("c1 APPEND INBOX {{{}+}}\r\n", email.len()).as_bytes())
             .await?;
         raw.send(&email[..sent]).await?;
@@ -130,7 +132,7 @@ async fn disconnects(ctx: &Ctx) -> std::io::Result<()> {
     // FETCH answers cut off after 0 bytes, up to 50 KB and up to 3 MB.
     let cuts = [0, ctx.draw(1..=50_000), ctx.draw(50_001..=3_000_000)];
     for cut in cuts.map(|c| c as usize) {
-        let mut raw = Raw::login(IMAP_HOST, ctx, 1).await?;
+        let mut raw = raw_login(IMAP_HOST, ctx, 1).await?;
         raw.send(b"c2 SELECT INBOX\r\n").await?;
         raw.until_tagged("c2").await?;
         raw.send(b"c3 UID FETCH 1:* (UID BODY.PEEK[])\r\n").await?;
@@ -144,7 +146,7 @@ async fn disconnects(ctx: &Ctx) -> std::io::Result<()> {
 
     // IDLE dropped right after the continuation, then after a notification.
     for notified in [false, true] {
-        let mut raw = Raw::login(IMAP_HOST, ctx, 1).await?;
+        let mut raw = raw_login(IMAP_HOST, ctx, 1).await?;
         raw.send(b"c4 SELECT INBOX\r\n").await?;
         raw.until_tagged("c4").await?;
         raw.send(b"c5 IDLE\r\n").await?;

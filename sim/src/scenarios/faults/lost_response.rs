@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use super::{
-    append_until_done, check_heap, deliver_until_done, fetch_all, idle_after, idle_level,
-    provision, store_until_done, transfer_until_done, verify, warm, Ctx, FaultRun, Link,
-};
+use super::delivery::deliver_until_done;
+use super::heap::{check_heap, idle_after, idle_level};
+use super::link::{append_until_done, fetch_all, store_until_done, transfer_until_done, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{provision, verify, warm};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::IMAP_HOST;
 use workload::client::ClientError;

@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use fakes3::Op;
 
-use super::{
-    append_until_done, arm, check_heap, deliver_until_done, disarm, idle_after, idle_level,
-    setup_inbox, store_until_done, transfer_until_done, verify, Ctx, FaultRun, Link,
-};
+use super::arm::{arm, disarm, Armed};
+use super::delivery::deliver_until_done;
+use super::heap::{check_heap, idle_after, idle_level};
+use super::link::{append_until_done, store_until_done, transfer_until_done, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{setup_inbox, verify};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, FAKES3_HOST, IMAP_HOST};
 use workload::client::ClientError;
@@ -84,7 +86,7 @@ fn repair() -> HostFault {
 
 /// Cuts the link once the store has routed between `after` more requests of `op` (drawn in the
 /// range), repairs it [`SHORT`] or [`LONG`] later (drawn too).
-fn cut_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> super::Armed {
+fn cut_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> Armed {
     let after = ctx.draw(after);
     let hold = if ctx.draw(0..=1) == 0 { SHORT } else { LONG };
     ctx.counts.add(

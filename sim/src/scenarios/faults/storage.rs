@@ -26,7 +26,11 @@ use traces::workload::{
     WorkloadConfig,
 };
 
-use super::{check_heap, idle_after, idle_level, warm, Ctx, FaultRun, Session};
+use super::connect::{login, open, Session};
+use super::heap::{check_heap, idle_after, idle_level};
+use super::link::back_off;
+use super::run::{Ctx, FaultRun};
+use super::setup::warm;
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HarnessError, Seeds, IMAP_HOST};
 use workload::client::{ClientError, Reply};
@@ -152,7 +156,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
 
 /// Fills user `u`'s mailboxes as the workload's setup says, faults off.
 async fn setup(ctx: &Ctx, workload: &Workload, u: usize) -> Result<(), ClientError> {
-    let mut session = Session::login(IMAP_HOST, ctx, u + 1).await?;
+    let mut session = login(IMAP_HOST, ctx, u + 1).await?;
     for step in &workload.setup {
         match step {
             SetupStep::Create { user, mailbox } if *user == u => {
@@ -267,7 +271,7 @@ impl Replay<'_> {
     /// model says is selected (`before`, the state ahead of the step being retried).
     async fn reconnect(&mut self, before: &SessionState) -> Result<(), ClientError> {
         self.ctx.counts.add("reconnects", 1);
-        let mut session = Session::open(IMAP_HOST, self.ctx).await?;
+        let mut session = open(IMAP_HOST, self.ctx).await?;
         if before.authenticated {
             let (name, password) = self.ctx.user(self.user + 1);
             session
@@ -289,7 +293,7 @@ impl Replay<'_> {
     }
 
     async fn steps(&mut self, steps: &[Step]) -> Result<(), ClientError> {
-        self.session = Some(Session::open(IMAP_HOST, self.ctx).await?);
+        self.session = Some(open(IMAP_HOST, self.ctx).await?);
         for step in steps {
             let before = self.state.clone();
             let expect = match self.model.borrow_mut().apply(&mut self.state, step) {
@@ -348,7 +352,7 @@ impl Replay<'_> {
         expected: Status,
         before: &SessionState,
     ) -> Result<(), ClientError> {
-        let mut pause = super::RETRY_PAUSE;
+        let mut pause = workload::tolerant::RETRY_PAUSE;
         for attempt in 0..=self.ctx.retries_max {
             if self.session.is_none() {
                 self.reconnect(before).await?;
@@ -387,7 +391,7 @@ impl Replay<'_> {
                     if step.name == CommandName::Idle {
                         return Ok(());
                     }
-                    super::back_off(&mut pause, self.ctx).await;
+                    back_off(&mut pause, self.ctx).await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -434,7 +438,7 @@ impl Replay<'_> {
                         .await?;
                 }
             }
-            super::back_off(&mut pause, self.ctx).await;
+            back_off(&mut pause, self.ctx).await;
         }
         self.ctx.counts.add("gave_up", 1);
         self.violation(format!(
@@ -543,7 +547,7 @@ async fn final_check(ctx: &Ctx, model: &Model, u: usize) {
         }
     }
     let context = format!("final check of user {u}");
-    match Session::login(IMAP_HOST, ctx, u + 1).await {
+    match login(IMAP_HOST, ctx, u + 1).await {
         Ok(mut session) => {
             for name in state.mailboxes.keys() {
                 if let Err(e) = Ledger::verify(&ledger, session.client(), name, &context).await {

@@ -9,10 +9,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{
-    append_until_done, check_heap, expunge_until_done, fetch_all, idle_after, idle_level, preload,
-    provision, store_until_done, transfer_until_done, verify, warm, Ctx, FaultRun, Link, Session,
+use super::connect::login;
+use super::heap::{check_heap, idle_after, idle_level};
+use super::link::{
+    append_until_done, expunge_until_done, fetch_all, store_until_done, transfer_until_done, Link,
 };
+use super::run::{Ctx, FaultRun};
+use super::setup::{preload, provision, verify, warm};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, FAKES3_HOST, IMAP_HOST};
 use workload::client::ClientError;
@@ -72,7 +75,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     run.harness.client("driver", async move {
         let setup = async {
             provision(IMAP_HOST, &ctx, 1).await?;
-            Session::login(IMAP2_HOST, &ctx, 1).await?.logout().await?;
+            login(IMAP2_HOST, &ctx, 1).await?.logout().await?;
             preload(&ctx, IMAP_HOST, 1, "INBOX", (0, PRELOAD), small, 2).await?;
             warm(IMAP_HOST, &ctx, 1, &MAILBOXES).await?;
             warm(IMAP2_HOST, &ctx, 1, &MAILBOXES).await
