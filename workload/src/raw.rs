@@ -10,17 +10,22 @@ pub struct Raw<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
-    /// Reads the greeting of a connected stream and logs in as `name`.
-    pub async fn login(stream: S, name: &str, password: &str) -> std::io::Result<Raw<S>> {
+    /// Reads the greeting of a connected stream.
+    pub async fn connect(stream: S) -> std::io::Result<Raw<S>> {
         let mut raw = Raw {
             stream,
             buf: Vec::new(),
         };
         raw.line().await?;
-        raw.send(format!("r1 LOGIN {name} \"{password}\"\r\n").as_bytes())
-            .await?;
-        raw.until_tagged("r1").await?;
         Ok(raw)
+    }
+
+    /// Logs in as `name` (the answer is read, not checked).
+    pub async fn login(&mut self, name: &str, password: &str) -> std::io::Result<()> {
+        self.send(format!("r1 LOGIN {name} \"{password}\"\r\n").as_bytes())
+            .await?;
+        self.until_tagged("r1").await?;
+        Ok(())
     }
 
     /// Writes bytes.

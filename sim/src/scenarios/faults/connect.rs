@@ -52,6 +52,8 @@ pub async fn login(host: &str, ctx: &Ctx, i: usize) -> Result<Session, ClientErr
 /// Connects to `host`, reads the greeting and logs in as user `i` on a [`Raw`] connection.
 pub async fn raw_login(host: &str, ctx: &Ctx, i: usize) -> std::io::Result<Raw> {
     let stream = TcpStream::connect((host, IMAP_PORT)).await?;
+    let mut raw = Raw::connect(stream).await?;
     let (name, password) = ctx.user(i);
-    Raw::login(stream, &name, &password).await
+    raw.login(&name, &password).await?;
+    Ok(raw)
 }

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use super::connect::raw_login;
 use super::delivery::{deliver_until_done, lmtp_deliver};
-use super::heap::{check_heap, idle_after, idle_level};
+use super::heap::{check_idle, idle_before};
 use super::link::{fetch_all, Link};
 use super::run::{Ctx, FaultRun};
-use super::setup::{setup_inbox, verify};
+use super::setup::{setup_inbox, verify_moves};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::IMAP_HOST;
 use workload::ledger::Ack;
@@ -36,14 +36,11 @@ fn large(k: usize) -> u64 {
 /// Runs the scenario with root seed `seed`.
 pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let mut run = FaultRun::new(NAME, seed, 1)?;
-    let ctx = run.ctx();
-    let imap = run.harness.accounts().imap.id();
-    run.harness.client("driver", async move {
-        if let Err(e) = setup_inbox(&ctx, PRELOAD, large, 4, &MAILBOXES).await {
-            ctx.violation(format!("setup failed: {e}"));
+    run.driver(|ctx, imap| async move {
+        let setup = setup_inbox(&ctx, PRELOAD, large, 4, &MAILBOXES);
+        let Some(before) = idle_before(&ctx, imap, setup.await, "").await else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         if let Err(e) = disconnects(&ctx).await {
             ctx.violation(format!(
                 "a connection failed before the client meant to drop it: {e}"
@@ -65,10 +62,8 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
             }
             Err(e) => ctx.violation(format!("logging in after the disconnects failed: {e}")),
         }
-        let listings = verify(IMAP_HOST, &ctx, 1, &MAILBOXES).await;
-        ctx.ledger.borrow_mut().check_moves(&listings);
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &MAILBOXES).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
+        verify_moves(IMAP_HOST, &ctx, &MAILBOXES).await;
+        check_idle(&ctx, IMAP_HOST, imap, before, &MAILBOXES).await;
         Ok(())
     });
     run.finish(&[])

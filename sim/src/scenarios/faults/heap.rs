@@ -6,6 +6,7 @@ use super::run::Ctx;
 use super::setup::warm;
 use crate::alloc;
 use crate::harness::IMAP_HOST;
+use workload::client::ClientError;
 
 /// How long the server is left alone before its idle heap is read (sessions closing, pooled
 /// connections settling).
@@ -33,6 +34,27 @@ pub async fn idle_after(
         ));
     }
     idle_level(ctx, host, account, "idle_after").await
+}
+
+/// The idle level of [`IMAP_HOST`] before the faults (figure `idle_before_bytes`), once `setup`
+/// went through; a failed setup is a violation (`setup failed{when}: ...`) and gives `None`.
+pub async fn idle_before(
+    ctx: &Ctx,
+    account: u16,
+    setup: Result<(), ClientError>,
+    when: &str,
+) -> Option<u64> {
+    if let Err(e) = setup {
+        ctx.violation(format!("setup failed{when}: {e}"));
+        return None;
+    }
+    Some(idle_level(ctx, IMAP_HOST, account, "idle_before").await)
+}
+
+/// [`idle_after`] (user 1 warms `host` up again), then [`check_heap`] against `before`.
+pub async fn check_idle(ctx: &Ctx, host: &str, account: u16, before: u64, mailboxes: &[&str]) {
+    let after = idle_after(ctx, host, account, 1, mailboxes).await;
+    check_heap(ctx, host, before, after);
 }
 
 /// Checks `host`'s idle heap after the faults against `before` (see

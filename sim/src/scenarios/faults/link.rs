@@ -8,30 +8,10 @@ use imap_proto::Status;
 
 use super::connect::{login, Session};
 use super::run::Ctx;
+use server::imap::output::uid_set;
 use workload::client::{ClientError, Reply};
 use workload::ledger::{Ack, Digest, FlagOp, View};
 use workload::tolerant::{ack_of, RETRY_PAUSE};
-
-/// `uids` (ascending) as an IMAP UID set, runs collapsed (`1:20,25`).
-pub fn uid_set_text(uids: &[u32]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
-            i += 1;
-            end = uids[i];
-        }
-        parts.push(if start == end {
-            start.to_string()
-        } else {
-            format!("{start}:{end}")
-        });
-        i += 1;
-    }
-    parts.join(",")
-}
 
 /// Backs off before the next retry.
 pub(crate) async fn back_off(pause: &mut Duration, ctx: &Ctx) {
@@ -106,6 +86,27 @@ impl Link {
         }
     }
 
+    /// Counts that `command` was given up on after [`Ctx::retries_max`] retries, and notes it.
+    fn gave_up(&mut self, command: &str) {
+        self.ctx.counts.add("gave_up", 1);
+        self.note(format!(
+            "{command}: gave up after {} retries",
+            self.ctx.retries_max
+        ));
+    }
+
+    /// Logs out if `result` (what ran over the link) succeeded; otherwise ends the session
+    /// without LOGOUT and returns the error.
+    pub async fn close_after(self, result: Result<(), ClientError>) -> Result<(), ClientError> {
+        match result {
+            Ok(()) => self.logout().await,
+            Err(e) => {
+                self.end();
+                Err(e)
+            }
+        }
+    }
+
     /// The session, connected again (logged in, the mailbox selected again) if it broke.
     pub async fn session(&mut self) -> Result<&mut Session, ClientError> {
         if self.session.is_none() {
@@ -159,11 +160,7 @@ impl Link {
             }
             back_off(&mut pause, &ctx).await;
         }
-        ctx.counts.add("gave_up", 1);
-        self.note(format!(
-            "{command}: gave up after {} retries",
-            ctx.retries_max
-        ));
+        self.gave_up(&command);
         Ok(())
     }
 
@@ -238,11 +235,7 @@ pub async fn append_until_done(
         }
         back_off(&mut pause, &ctx).await;
     }
-    ctx.counts.add("gave_up", 1);
-    link.note(format!(
-        "{command}: gave up after {} retries",
-        ctx.retries_max
-    ));
+    link.gave_up(&command);
     Ok(Ack::Refused)
 }
 
@@ -270,57 +263,55 @@ pub async fn store_until_done(
     };
     let command = format!(
         "UID STORE {} {sign}FLAGS ({})",
-        uid_set_text(uids),
+        uid_set(uids),
         flags.join(" ")
     );
     let mailbox = link.selected().unwrap_or("INBOX").to_string();
     let targets = digests_of(&ctx, &mailbox, uids);
-    let mut pause = RETRY_PAUSE;
-    for _ in 0..=ctx.retries_max {
-        let reply = link.attempt(&command, None, false).await?;
-        let ack = ack_of(&reply);
+    until_acked(&ctx, link, &command, |link, reply, ack| {
         ctx.ledger
             .borrow_mut()
             .store(&mailbox, &targets, op, flags, ack);
-        if let Ok(reply) = &reply {
+        if let Ok(reply) = reply {
             link.observe(reply, &command);
         }
-        if ack == Ack::Ok {
-            return Ok(Ack::Ok);
-        }
-        back_off(&mut pause, &ctx).await;
-    }
-    ctx.counts.add("gave_up", 1);
-    link.note(format!(
-        "{command}: gave up after {} retries",
-        ctx.retries_max
-    ));
-    Ok(Ack::Refused)
+    })
+    .await
 }
 
 /// `UID EXPUNGE uids` in the selected mailbox until acknowledged, every attempt in the ledger.
 pub async fn expunge_until_done(link: &mut Link, uids: &[u32]) -> Result<Ack, ClientError> {
     let ctx = link.ctx.clone();
-    let command = format!("UID EXPUNGE {}", uid_set_text(uids));
+    let command = format!("UID EXPUNGE {}", uid_set(uids));
     let mailbox = link.selected().unwrap_or("INBOX").to_string();
     let targets = digests_of(&ctx, &mailbox, uids);
-    let mut pause = RETRY_PAUSE;
-    for _ in 0..=ctx.retries_max {
-        let reply = link.attempt(&command, None, false).await?;
-        let ack = ack_of(&reply);
+    until_acked(&ctx, link, &command, |_, _, ack| {
         ctx.ledger
             .borrow_mut()
             .expunge(&mailbox, Some(&targets), ack, &command);
+    })
+    .await
+}
+
+/// Sends `command` in the selected mailbox until it is acknowledged (at most
+/// [`Ctx::retries_max`] retries); `record` puts each attempt in the ledger.
+async fn until_acked(
+    ctx: &Ctx,
+    link: &mut Link,
+    command: &str,
+    mut record: impl FnMut(&mut Link, &Result<Reply, ClientError>, Ack),
+) -> Result<Ack, ClientError> {
+    let mut pause = RETRY_PAUSE;
+    for _ in 0..=ctx.retries_max {
+        let reply = link.attempt(command, None, false).await?;
+        let ack = ack_of(&reply);
+        record(link, &reply, ack);
         if ack == Ack::Ok {
             return Ok(Ack::Ok);
         }
-        back_off(&mut pause, &ctx).await;
+        back_off(&mut pause, ctx).await;
     }
-    ctx.counts.add("gave_up", 1);
-    link.note(format!(
-        "{command}: gave up after {} retries",
-        ctx.retries_max
-    ));
+    link.gave_up(command);
     Ok(Ack::Refused)
 }
 
@@ -339,7 +330,7 @@ pub async fn transfer_until_done(
     let mut pause = RETRY_PAUSE;
     let mut left: Vec<u32> = uids.to_vec();
     for attempt in 0..=ctx.retries_max {
-        let command = format!("UID {verb} {} \"{to}\"", uid_set_text(&left));
+        let command = format!("UID {verb} {} \"{to}\"", uid_set(&left));
         let targets = digests_of(&ctx, &from, &left);
         let reply = link.attempt(&command, None, false).await?;
         let ack = ack_of(&reply);
@@ -348,7 +339,7 @@ pub async fn transfer_until_done(
             let by_src: BTreeMap<u32, u32> = src.into_iter().zip(dst).collect();
             left.iter().map(|u| by_src.get(u).copied()).collect()
         });
-        let what = format!("{verb} #{} of {} to {to}", attempt + 1, uid_set_text(&left));
+        let what = format!("{verb} #{} of {} to {to}", attempt + 1, uid_set(&left));
         ctx.ledger.borrow_mut().transfer(
             &from,
             to,
@@ -363,7 +354,7 @@ pub async fn transfer_until_done(
         }
         if moved {
             // Retry only what is still in the source (a server may have moved part of it).
-            let probe = format!("UID FETCH {} (UID)", uid_set_text(&left));
+            let probe = format!("UID FETCH {} (UID)", uid_set(&left));
             let listed = link.attempt(&probe, None, false).await?;
             if let Some(listed) = listed.ok().filter(|l| l.status == Some(Status::Ok)) {
                 let still: std::collections::BTreeSet<u32> = workload::responses::fetched(&listed)
@@ -378,12 +369,7 @@ pub async fn transfer_until_done(
         }
         back_off(&mut pause, &ctx).await;
     }
-    ctx.counts.add("gave_up", 1);
-    link.note(format!(
-        "UID {verb} {}: gave up after {} retries",
-        uid_set_text(&left),
-        ctx.retries_max
-    ));
+    link.gave_up(&format!("UID {verb} {}", uid_set(&left)));
     Ok(Ack::Refused)
 }
 
@@ -420,7 +406,7 @@ pub async fn fetch_all(link: &mut Link) -> Result<(), ClientError> {
     for batch in uids.chunks(FETCH_BATCH as usize) {
         let command = format!(
             "UID FETCH {} (UID FLAGS MODSEQ BODY.PEEK[])",
-            uid_set_text(batch)
+            uid_set(batch)
         );
         let mut pause = RETRY_PAUSE;
         let mut done = false;
@@ -451,8 +437,8 @@ mod tests {
 
     #[test]
     fn uid_sets_collapse_runs() {
-        assert_eq!(uid_set_text(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
-        assert_eq!(uid_set_text(&[4]), "4");
-        assert_eq!(uid_set_text(&[]), "");
+        assert_eq!(uid_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(uid_set(&[4]), "4");
+        assert_eq!(uid_set(&[]), "");
     }
 }

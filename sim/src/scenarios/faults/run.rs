@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::figures::{Report, ScenarioError};
-use crate::harness::{cheap_kdf, ConnectCounts, Controls, Harness, SimConfig, IMAP_HOST};
+use crate::harness::{
+    cheap_kdf, ConnectCounts, Controls, Harness, HostFault, SimConfig, IMAP_HOST,
+};
 use workload::dataset::user;
 use workload::ledger::{Ledger, SharedLedger};
 use workload::tolerant::{Counts, Patience, Recorder, RETRIES_MAX, RETRY_PAUSE_MAX};
@@ -155,6 +158,17 @@ impl FaultRun {
         self.ctx.clone()
     }
 
+    /// Adds the driver client: `body` gets the context and the IMAP server's account id.
+    pub fn driver<F, Fut>(&mut self, body: F)
+    where
+        F: FnOnce(Ctx, u16) -> Fut,
+        Fut: Future<Output = turmoil::Result> + 'static,
+    {
+        let ctx = self.ctx();
+        let imap = self.harness.accounts().imap.id();
+        self.harness.client("driver", body(ctx, imap));
+    }
+
     /// Sets how many times the clients send a command answered NO again, and the longest pause
     /// between two tries (a client that must outlast a long outage). Call before [`FaultRun::ctx`].
     pub fn patience(&mut self, retries: usize, pause_max: Duration) {
@@ -187,22 +201,12 @@ impl FaultRun {
         let stats = self.ctx.fake.stats();
         let counts = self.ctx.counts.take();
         let host_faults = self.ctx.controls.applied();
-        let bounces = host_faults
-            .iter()
-            .filter(|(_, f)| matches!(f, crate::harness::HostFault::Bounce(_)))
-            .count() as u64;
-        let repairs = host_faults
-            .iter()
-            .filter(|(_, f)| matches!(f, crate::harness::HostFault::Repair(..)))
-            .count() as u64;
-        let crashes = host_faults
-            .iter()
-            .filter(|(_, f)| matches!(f, crate::harness::HostFault::Crash(_)))
-            .count() as u64;
-        let partitions = host_faults
-            .iter()
-            .filter(|(_, f)| matches!(f, crate::harness::HostFault::Partition(..)))
-            .count() as u64;
+        let applied =
+            |is: fn(&HostFault) -> bool| host_faults.iter().filter(|(_, f)| is(f)).count() as u64;
+        let bounces = applied(|f| matches!(f, HostFault::Bounce(_)));
+        let repairs = applied(|f| matches!(f, HostFault::Repair(..)));
+        let crashes = applied(|f| matches!(f, HostFault::Crash(_)));
+        let partitions = applied(|f| matches!(f, HostFault::Partition(..)));
         let disconnects = counts.get("disconnects").copied().unwrap_or(0);
         let f = &mut report.figures;
         f.insert("faults_storage_errors".into(), stats.injected_errors);

@@ -55,6 +55,13 @@ pub async fn verify(
     listings
 }
 
+/// [`verify`] of user 1 on `host`, then the ledger's check that every MOVE left its messages in
+/// exactly one place.
+pub async fn verify_moves(host: &str, ctx: &Ctx, mailboxes: &[&str]) {
+    let listings = verify(host, ctx, 1, mailboxes).await;
+    ctx.ledger.borrow_mut().check_moves(&listings);
+}
+
 /// The first login of user `i` on `host`: it provisions the user's keys (concurrent first logins
 /// of one user are a known problem, so it runs alone).
 pub async fn provision(host: &str, ctx: &Ctx, i: usize) -> Result<(), ClientError> {

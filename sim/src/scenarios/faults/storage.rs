@@ -27,7 +27,7 @@ use traces::workload::{
 };
 
 use super::connect::{login, open, Session};
-use super::heap::{check_heap, idle_after, idle_level};
+use super::heap::{check_idle, idle_before};
 use super::link::back_off;
 use super::run::{Ctx, FaultRun};
 use super::setup::warm;
@@ -36,6 +36,7 @@ use crate::harness::{HarnessError, Seeds, IMAP_HOST};
 use workload::client::{ClientError, Reply};
 use workload::ledger::{digest, Ack, Digest, FlagState, Ledger};
 use workload::responses::fetched;
+use workload::trace_replay::one_line;
 
 /// Scenario name.
 pub const NAME: &str = "fault_storage";
@@ -109,11 +110,10 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
             }
             warm(IMAP_HOST, &ctx, 1, &mailboxes).await
         };
-        if let Err(e) = setup_result.await {
-            ctx.violation(format!("setup failed with faults off: {e}"));
+        let Some(before) = idle_before(&ctx, imap, setup_result.await, " with faults off").await
+        else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         ctx.set_faults(faults());
         let mut set = tokio::task::JoinSet::new();
         for u in 0..USERS {
@@ -147,8 +147,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
         for u in 0..USERS {
             final_check(&ctx, &model.borrow(), u).await;
         }
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &mailboxes).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
+        check_idle(&ctx, IMAP_HOST, imap, before, &mailboxes).await;
         Ok(())
     });
     run.finish(&[])
@@ -212,16 +211,6 @@ struct Replay<'a> {
     session: Option<Session>,
     digests: &'a mut Digests,
     label: String,
-}
-
-/// The command text after the tag, without the final CRLF, of a one-line command.
-fn one_line(wire: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(wire).ok()?;
-    let body = text.strip_suffix("\r\n")?;
-    if body.contains('\n') {
-        return None;
-    }
-    Some(body.split_once(' ')?.1.to_string())
 }
 
 /// Whether a command changes the store (its retries are worth a note).
