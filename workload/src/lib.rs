@@ -3,7 +3,8 @@
 //! real TCP against any IMAP server (and reads its RSS there).
 //!
 //! - the clients: [`client`] (IMAP, every response parsed by imap-proto), [`lmtp`], the
-//!   [`responses`] parsers, and [`session`] (connect, log in, prepare a mailbox);
+//!   [`responses`] parsers, [`session`] (connect, log in, prepare a mailbox), [`tolerant`] (a
+//!   session that retries NO) and [`raw`] (stops mid-literal on purpose);
 //! - what the clients bring back ([`outcome`]) and what they check across sessions ([`ledger`]);
 //! - the workloads: [`one_user`], [`users`], [`idle`], [`trace_replay`], [`append_fetch`].
 
@@ -16,8 +17,10 @@ pub mod ledger;
 pub mod lmtp;
 pub mod one_user;
 pub mod outcome;
+pub mod raw;
 pub mod responses;
 pub mod session;
+pub mod tolerant;
 pub mod trace_replay;
 pub mod users;
 

@@ -451,7 +451,7 @@ fn status(expect: Expect) -> Status {
 }
 
 /// The command text after the tag, without the final CRLF, for a one-line command.
-fn one_line(wire: &[u8]) -> Option<String> {
+pub fn one_line(wire: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(wire).ok()?;
     let body = text.strip_suffix("\r\n")?;
     if body.contains('\n') {

@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use fakes3::Op;
 
-use super::{
-    append_until_done, arm, check_heap, deliver_until_done, disarm, idle_after, idle_level,
-    setup_inbox, store_until_done, verify, Ctx, FaultRun, Link,
-};
+use super::arm::{arm, disarm, Armed};
+use super::delivery::deliver_until_done;
+use super::heap::{check_idle, idle_before};
+use super::link::{append_until_done, store_until_done, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{setup_inbox, verify_moves};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, IMAP_HOST};
 use workload::client::ClientError;
@@ -39,19 +41,15 @@ fn small(k: usize) -> u64 {
 /// Runs the scenario with root seed `seed`.
 pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let mut run = FaultRun::new(NAME, seed, 1)?;
-    let ctx = run.ctx();
-    let imap = run.harness.accounts().imap.id();
-    run.harness.client("driver", async move {
-        if let Err(e) = setup_inbox(&ctx, PRELOAD, small, 8, &MAILBOXES).await {
-            ctx.violation(format!("setup failed with no crash: {e}"));
+    run.driver(|ctx, imap| async move {
+        let setup = setup_inbox(&ctx, PRELOAD, small, 8, &MAILBOXES);
+        let Some(before) = idle_before(&ctx, imap, setup.await, " with no crash").await else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         if let Err(e) = steps(&ctx).await {
             ctx.violation(format!("the client could not get through the crashes: {e}"));
         }
-        let listings = verify(IMAP_HOST, &ctx, 1, &MAILBOXES).await;
-        ctx.ledger.borrow_mut().check_moves(&listings);
+        verify_moves(IMAP_HOST, &ctx, &MAILBOXES).await;
         let checkpoints = ctx
             .fake
             .objects()
@@ -59,8 +57,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
             .filter(|(key, _)| key.contains("/ckpt/"))
             .count();
         ctx.counts.set("checkpoints_stored", checkpoints as u64);
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &MAILBOXES).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
+        check_idle(&ctx, IMAP_HOST, imap, before, &MAILBOXES).await;
         Ok(())
     });
     run.finish(&[])
@@ -68,7 +65,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
 
 /// Crashes the server once the store has routed `after` more requests of `op` (drawn in the
 /// range), restarts it [`DOWN`] later.
-fn crash_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> super::Armed {
+fn crash_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> Armed {
     let after = ctx.draw(after);
     arm(
         ctx,
@@ -81,7 +78,7 @@ fn crash_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> super
 }
 
 /// Counts whether a crash point was reached (`crash_points_hit`) or the operation ended first.
-async fn settle(ctx: &Ctx, armed: super::Armed, point: &str) {
+async fn settle(ctx: &Ctx, armed: Armed, point: &str) {
     if disarm(ctx, armed).await {
         ctx.counts.add("crash_points_hit", 1);
     } else {
@@ -93,13 +90,7 @@ async fn steps(ctx: &Ctx) -> Result<(), ClientError> {
     let mut link = Link::open(ctx, IMAP_HOST, 1).await?;
     link.expect_breaks(true);
     let result = operations(ctx, &mut link).await;
-    match result {
-        Ok(()) => link.logout().await,
-        Err(e) => {
-            link.end();
-            Err(e)
-        }
-    }
+    link.close_after(result).await
 }
 
 async fn operations(ctx: &Ctx, link: &mut Link) -> Result<(), ClientError> {

@@ -10,10 +10,12 @@
 
 use std::time::Duration;
 
-use super::{
-    check_heap, deliver_until_done, fetch_all, idle_after, idle_level, lmtp_deliver, setup_inbox,
-    verify, Ctx, FaultRun, Link, Raw,
-};
+use super::connect::raw_login;
+use super::delivery::{deliver_until_done, lmtp_deliver};
+use super::heap::{check_idle, idle_before};
+use super::link::{fetch_all, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{setup_inbox, verify_moves};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::IMAP_HOST;
 use workload::ledger::Ack;
@@ -34,14 +36,11 @@ fn large(k: usize) -> u64 {
 /// Runs the scenario with root seed `seed`.
 pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let mut run = FaultRun::new(NAME, seed, 1)?;
-    let ctx = run.ctx();
-    let imap = run.harness.accounts().imap.id();
-    run.harness.client("driver", async move {
-        if let Err(e) = setup_inbox(&ctx, PRELOAD, large, 4, &MAILBOXES).await {
-            ctx.violation(format!("setup failed: {e}"));
+    run.driver(|ctx, imap| async move {
+        let setup = setup_inbox(&ctx, PRELOAD, large, 4, &MAILBOXES);
+        let Some(before) = idle_before(&ctx, imap, setup.await, "").await else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         if let Err(e) = disconnects(&ctx).await {
             ctx.violation(format!(
                 "a connection failed before the client meant to drop it: {e}"
@@ -63,10 +62,8 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
             }
             Err(e) => ctx.violation(format!("logging in after the disconnects failed: {e}")),
         }
-        let listings = verify(IMAP_HOST, &ctx, 1, &MAILBOXES).await;
-        ctx.ledger.borrow_mut().check_moves(&listings);
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &MAILBOXES).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
+        verify_moves(IMAP_HOST, &ctx, &MAILBOXES).await;
+        check_idle(&ctx, IMAP_HOST, imap, before, &MAILBOXES).await;
         Ok(())
     });
     run.finish(&[])
@@ -88,7 +85,7 @@ async fn disconnects(ctx: &Ctx) -> std::io::Result<()> {
             1 => ctx.draw(1..=len - 1) as usize,
             _ => email.len(),
         };
-        let mut raw = Raw::login(IMAP_HOST, ctx, 1).await?;
+        let mut raw = raw_login(IMAP_HOST, ctx, 1).await?;
         raw.send(format!("c1 APPEND INBOX {{{}+}}\r\n", email.len()).as_bytes())
             .await?;
         raw.send(&email[..sent]).await?;
@@ -130,7 +127,7 @@ async fn disconnects(ctx: &Ctx) -> std::io::Result<()> {
     // FETCH answers cut off after 0 bytes, up to 50 KB and up to 3 MB.
     let cuts = [0, ctx.draw(1..=50_000), ctx.draw(50_001..=3_000_000)];
     for cut in cuts.map(|c| c as usize) {
-        let mut raw = Raw::login(IMAP_HOST, ctx, 1).await?;
+        let mut raw = raw_login(IMAP_HOST, ctx, 1).await?;
         raw.send(b"c2 SELECT INBOX\r\n").await?;
         raw.until_tagged("c2").await?;
         raw.send(b"c3 UID FETCH 1:* (UID BODY.PEEK[])\r\n").await?;
@@ -144,7 +141,7 @@ async fn disconnects(ctx: &Ctx) -> std::io::Result<()> {
 
     // IDLE dropped right after the continuation, then after a notification.
     for notified in [false, true] {
-        let mut raw = Raw::login(IMAP_HOST, ctx, 1).await?;
+        let mut raw = raw_login(IMAP_HOST, ctx, 1).await?;
         raw.send(b"c4 SELECT INBOX\r\n").await?;
         raw.until_tagged("c4").await?;
         raw.send(b"c5 IDLE\r\n").await?;

@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use super::{
-    append_until_done, check_heap, deliver_until_done, fetch_all, idle_after, idle_level,
-    provision, store_until_done, transfer_until_done, verify, warm, Ctx, FaultRun, Link,
-};
+use super::delivery::deliver_until_done;
+use super::heap::{check_idle, idle_before};
+use super::link::{append_until_done, fetch_all, store_until_done, transfer_until_done, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{provision, verify_moves, warm};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::IMAP_HOST;
 use workload::client::ClientError;
@@ -50,18 +51,14 @@ fn size(k: usize) -> u64 {
 /// Runs the scenario with root seed `seed`.
 pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let mut run = FaultRun::new(NAME, seed, 1)?;
-    let ctx = run.ctx();
-    let imap = run.harness.accounts().imap.id();
-    run.harness.client("driver", async move {
+    run.driver(|ctx, imap| async move {
         let setup = async {
             provision(IMAP_HOST, &ctx, 1).await?;
             warm(IMAP_HOST, &ctx, 1, &MAILBOXES).await
         };
-        if let Err(e) = setup.await {
-            ctx.violation(format!("setup failed with faults off: {e}"));
+        let Some(before) = idle_before(&ctx, imap, setup.await, " with faults off").await else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         ctx.set_faults(faults());
         let result = steps(&ctx).await;
         ctx.set_faults(fakes3::Faults::default());
@@ -71,10 +68,8 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
             ));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let listings = verify(IMAP_HOST, &ctx, 1, &MAILBOXES).await;
-        ctx.ledger.borrow_mut().check_moves(&listings);
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &MAILBOXES).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
+        verify_moves(IMAP_HOST, &ctx, &MAILBOXES).await;
+        check_idle(&ctx, IMAP_HOST, imap, before, &MAILBOXES).await;
         Ok(())
     });
     run.finish(&[])

@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use fakes3::Op;
 
-use super::{
-    append_until_done, arm, check_heap, deliver_until_done, disarm, idle_after, idle_level,
-    setup_inbox, store_until_done, transfer_until_done, verify, Ctx, FaultRun, Link,
-};
+use super::arm::{arm, disarm, Armed};
+use super::delivery::deliver_until_done;
+use super::heap::{check_idle, idle_before};
+use super::link::{append_until_done, store_until_done, transfer_until_done, Link};
+use super::run::{Ctx, FaultRun};
+use super::setup::{setup_inbox, verify_moves};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, FAKES3_HOST, IMAP_HOST};
 use workload::client::ClientError;
@@ -49,14 +51,11 @@ fn small(k: usize) -> u64 {
 pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let mut run = FaultRun::new(NAME, seed, 1)?;
     run.patience(RETRIES, RETRY_PAUSE_MAX);
-    let ctx = run.ctx();
-    let imap = run.harness.accounts().imap.id();
-    run.harness.client("driver", async move {
-        if let Err(e) = setup_inbox(&ctx, PRELOAD, small, 4, &MAILBOXES).await {
-            ctx.violation(format!("setup failed with faults off: {e}"));
+    run.driver(|ctx, imap| async move {
+        let setup = setup_inbox(&ctx, PRELOAD, small, 4, &MAILBOXES);
+        let Some(before) = idle_before(&ctx, imap, setup.await, " with faults off").await else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         if let Err(e) = steps(&ctx).await {
             ctx.violation(format!(
                 "an IMAP session broke although only the server's link to the store was cut: {e}"
@@ -65,10 +64,8 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
         // Whatever happened, the link is whole for the final check.
         ctx.controls.request(repair());
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let listings = verify(IMAP_HOST, &ctx, 1, &MAILBOXES).await;
-        ctx.ledger.borrow_mut().check_moves(&listings);
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &MAILBOXES).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
+        verify_moves(IMAP_HOST, &ctx, &MAILBOXES).await;
+        check_idle(&ctx, IMAP_HOST, imap, before, &MAILBOXES).await;
         Ok(())
     });
     run.finish(&[])
@@ -84,7 +81,7 @@ fn repair() -> HostFault {
 
 /// Cuts the link once the store has routed between `after` more requests of `op` (drawn in the
 /// range), repairs it [`SHORT`] or [`LONG`] later (drawn too).
-fn cut_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> super::Armed {
+fn cut_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> Armed {
     let after = ctx.draw(after);
     let hold = if ctx.draw(0..=1) == 0 { SHORT } else { LONG };
     ctx.counts.add(
@@ -101,13 +98,7 @@ fn cut_after(ctx: &Ctx, op: Op, after: std::ops::RangeInclusive<u64>) -> super::
 async fn steps(ctx: &Ctx) -> Result<(), ClientError> {
     let mut link = Link::open(ctx, IMAP_HOST, 1).await?;
     let result = operations(ctx, &mut link).await;
-    match result {
-        Ok(()) => link.logout().await,
-        Err(e) => {
-            link.end();
-            Err(e)
-        }
-    }
+    link.close_after(result).await
 }
 
 async fn operations(ctx: &Ctx, link: &mut Link) -> Result<(), ClientError> {

@@ -26,12 +26,17 @@ use traces::workload::{
     WorkloadConfig,
 };
 
-use super::{check_heap, idle_after, idle_level, warm, Ctx, FaultRun, Session};
+use super::connect::{login, open, Session};
+use super::heap::{check_idle, idle_before};
+use super::link::back_off;
+use super::run::{Ctx, FaultRun};
+use super::setup::warm;
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HarnessError, Seeds, IMAP_HOST};
 use workload::client::{ClientError, Reply};
 use workload::ledger::{digest, Ack, Digest, FlagState, Ledger};
 use workload::responses::fetched;
+use workload::trace_replay::one_line;
 
 /// Scenario name.
 pub const NAME: &str = "fault_storage";
@@ -105,11 +110,10 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
             }
             warm(IMAP_HOST, &ctx, 1, &mailboxes).await
         };
-        if let Err(e) = setup_result.await {
-            ctx.violation(format!("setup failed with faults off: {e}"));
+        let Some(before) = idle_before(&ctx, imap, setup_result.await, " with faults off").await
+        else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         ctx.set_faults(faults());
         let mut set = tokio::task::JoinSet::new();
         for u in 0..USERS {
@@ -143,8 +147,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
         for u in 0..USERS {
             final_check(&ctx, &model.borrow(), u).await;
         }
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &mailboxes).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
+        check_idle(&ctx, IMAP_HOST, imap, before, &mailboxes).await;
         Ok(())
     });
     run.finish(&[])
@@ -152,7 +155,7 @@ pub fn run(seed: u64) -> Result<Report, ScenarioError> {
 
 /// Fills user `u`'s mailboxes as the workload's setup says, faults off.
 async fn setup(ctx: &Ctx, workload: &Workload, u: usize) -> Result<(), ClientError> {
-    let mut session = Session::login(IMAP_HOST, ctx, u + 1).await?;
+    let mut session = login(IMAP_HOST, ctx, u + 1).await?;
     for step in &workload.setup {
         match step {
             SetupStep::Create { user, mailbox } if *user == u => {
@@ -210,16 +213,6 @@ struct Replay<'a> {
     label: String,
 }
 
-/// The command text after the tag, without the final CRLF, of a one-line command.
-fn one_line(wire: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(wire).ok()?;
-    let body = text.strip_suffix("\r\n")?;
-    if body.contains('\n') {
-        return None;
-    }
-    Some(body.split_once(' ')?.1.to_string())
-}
-
 /// Whether a command changes the store (its retries are worth a note).
 fn is_write(name: CommandName) -> bool {
     use CommandName as C;
@@ -267,7 +260,7 @@ impl Replay<'_> {
     /// model says is selected (`before`, the state ahead of the step being retried).
     async fn reconnect(&mut self, before: &SessionState) -> Result<(), ClientError> {
         self.ctx.counts.add("reconnects", 1);
-        let mut session = Session::open(IMAP_HOST, self.ctx).await?;
+        let mut session = open(IMAP_HOST, self.ctx).await?;
         if before.authenticated {
             let (name, password) = self.ctx.user(self.user + 1);
             session
@@ -289,7 +282,7 @@ impl Replay<'_> {
     }
 
     async fn steps(&mut self, steps: &[Step]) -> Result<(), ClientError> {
-        self.session = Some(Session::open(IMAP_HOST, self.ctx).await?);
+        self.session = Some(open(IMAP_HOST, self.ctx).await?);
         for step in steps {
             let before = self.state.clone();
             let expect = match self.model.borrow_mut().apply(&mut self.state, step) {
@@ -348,7 +341,7 @@ impl Replay<'_> {
         expected: Status,
         before: &SessionState,
     ) -> Result<(), ClientError> {
-        let mut pause = super::RETRY_PAUSE;
+        let mut pause = workload::tolerant::RETRY_PAUSE;
         for attempt in 0..=self.ctx.retries_max {
             if self.session.is_none() {
                 self.reconnect(before).await?;
@@ -387,7 +380,7 @@ impl Replay<'_> {
                     if step.name == CommandName::Idle {
                         return Ok(());
                     }
-                    super::back_off(&mut pause, self.ctx).await;
+                    back_off(&mut pause, self.ctx).await;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -434,7 +427,7 @@ impl Replay<'_> {
                         .await?;
                 }
             }
-            super::back_off(&mut pause, self.ctx).await;
+            back_off(&mut pause, self.ctx).await;
         }
         self.ctx.counts.add("gave_up", 1);
         self.violation(format!(
@@ -543,7 +536,7 @@ async fn final_check(ctx: &Ctx, model: &Model, u: usize) {
         }
     }
     let context = format!("final check of user {u}");
-    match Session::login(IMAP_HOST, ctx, u + 1).await {
+    match login(IMAP_HOST, ctx, u + 1).await {
         Ok(mut session) => {
             for name in state.mailboxes.keys() {
                 if let Err(e) = Ledger::verify(&ledger, session.client(), name, &context).await {

@@ -9,10 +9,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{
-    append_until_done, check_heap, expunge_until_done, fetch_all, idle_after, idle_level, preload,
-    provision, store_until_done, transfer_until_done, verify, warm, Ctx, FaultRun, Link, Session,
+use super::connect::login;
+use super::heap::{check_idle, idle_before, idle_level};
+use super::link::{
+    append_until_done, expunge_until_done, fetch_all, store_until_done, transfer_until_done, Link,
 };
+use super::run::{Ctx, FaultRun};
+use super::setup::{preload, provision, verify, warm};
 use crate::figures::{Report, ScenarioError};
 use crate::harness::{HostFault, FAKES3_HOST, IMAP_HOST};
 use workload::client::ClientError;
@@ -45,53 +48,53 @@ struct Side {
 }
 
 const SIDES: [Side; 2] = [
-    Side {
-        host: IMAP_HOST,
-        first_email: 100,
-        flag: "\\Flagged",
-        flagged: 1..=10,
-        expunged: 11..=15,
-        moved: 16..=20,
-    },
-    Side {
-        host: IMAP2_HOST,
-        first_email: 200,
-        flag: "$Label1",
-        flagged: 21..=30,
-        expunged: 31..=35,
-        moved: 36..=40,
-    },
+    Side::new(IMAP_HOST, 100, "\\Flagged", 1),
+    Side::new(IMAP2_HOST, 200, "$Label1", 21),
 ];
+
+impl Side {
+    /// A side whose twenty UIDs from `first_uid` are flagged (ten), expunged (five) and moved
+    /// (five), in that order.
+    const fn new(
+        host: &'static str,
+        first_email: usize,
+        flag: &'static str,
+        first_uid: u32,
+    ) -> Side {
+        Side {
+            host,
+            first_email,
+            flag,
+            flagged: first_uid..=first_uid + 9,
+            expunged: first_uid + 10..=first_uid + 14,
+            moved: first_uid + 15..=first_uid + 19,
+        }
+    }
+}
 
 /// Runs the scenario with root seed `seed`.
 pub fn run(seed: u64) -> Result<Report, ScenarioError> {
     let mut run = FaultRun::new(NAME, seed, 1)?;
     let imap2 = run.add_server(IMAP2_HOST)?;
-    let ctx = run.ctx();
-    let imap = run.harness.accounts().imap.id();
-    run.harness.client("driver", async move {
+    run.driver(|ctx, imap| async move {
         let setup = async {
             provision(IMAP_HOST, &ctx, 1).await?;
-            Session::login(IMAP2_HOST, &ctx, 1).await?.logout().await?;
+            login(IMAP2_HOST, &ctx, 1).await?.logout().await?;
             preload(&ctx, IMAP_HOST, 1, "INBOX", (0, PRELOAD), small, 2).await?;
             warm(IMAP_HOST, &ctx, 1, &MAILBOXES).await?;
             warm(IMAP2_HOST, &ctx, 1, &MAILBOXES).await
         };
-        if let Err(e) = setup.await {
-            ctx.violation(format!("setup failed with faults off: {e}"));
+        let Some(before) = idle_before(&ctx, imap, setup.await, " with faults off").await else {
             return Ok(());
-        }
-        let before = idle_level(&ctx, IMAP_HOST, imap, "idle_before").await;
+        };
         let before2 = idle_level(&ctx, IMAP2_HOST, imap2, "idle_before").await;
         concurrently(&ctx).await;
         let first = verify(IMAP_HOST, &ctx, 1, &MAILBOXES).await;
         let second = verify(IMAP2_HOST, &ctx, 1, &MAILBOXES).await;
         compare(&ctx, &first, &second);
         ctx.ledger.borrow_mut().check_moves(&first);
-        let after = idle_after(&ctx, IMAP_HOST, imap, 1, &MAILBOXES).await;
-        check_heap(&ctx, IMAP_HOST, before, after);
-        let after2 = idle_after(&ctx, IMAP2_HOST, imap2, 1, &MAILBOXES).await;
-        check_heap(&ctx, IMAP2_HOST, before2, after2);
+        check_idle(&ctx, IMAP_HOST, imap, before, &MAILBOXES).await;
+        check_idle(&ctx, IMAP2_HOST, imap2, before2, &MAILBOXES).await;
         Ok(())
     });
     run.finish(&[IMAP2_HOST])
@@ -158,13 +161,7 @@ async fn work(ctx: &Ctx, side: &Side) -> Result<(), ClientError> {
         fetch_all(&mut link).await
     }
     .await;
-    match result {
-        Ok(()) => link.logout().await,
-        Err(e) => {
-            link.end();
-            Err(e)
-        }
-    }
+    link.close_after(result).await
 }
 
 /// Both servers' listings must be the same: UIDVALIDITY, and each message's UID, flags and bytes.
