@@ -50,12 +50,15 @@ impl Idle {
         let (notified_tx, notified_rx) = mpsc::unbounded_channel::<usize>();
         let notified_rx = Rc::new(RefCell::new(Some(notified_rx)));
         let logins = Rc::new(Semaphore::new(self.logins_in_flight.max(1)));
+        // Sessions that saw their new email's EXISTS.
+        let notified = Rc::new(std::cell::Cell::new(0u64));
         let users = Rc::new(users);
         let dataset = self.dataset;
         let mut run = parties(&phases, n + 1, |t, mut cursor| {
             let (driver, users, sizes) = (driver.clone(), users.clone(), sizes.clone());
             let (notified_tx, notified_rx, logins) =
                 (notified_tx.clone(), notified_rx.clone(), logins.clone());
+            let notified = notified.clone();
             async move {
                 let mut outcome = ClientOutcome::default();
                 if t == n {
@@ -104,6 +107,7 @@ impl Idle {
                             parse_exists(&response),
                             Some(dataset.len() as u32 + 1),
                         );
+                        notified.set(notified.get() + 1);
                         let _ = notified_tx.send(t);
                         cursor.end_phase().await;
                         client.idle_done(&tag).await?;
@@ -122,6 +126,7 @@ impl Idle {
         run.figures = [
             ("idle_sessions".to_string(), n as u64),
             ("inbox_emails".to_string(), dataset.len() as u64),
+            ("idle_sessions_notified".to_string(), notified.get()),
         ]
         .into();
         run
