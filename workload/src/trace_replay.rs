@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use imap_proto::{AttributeValue, Response, Status, StatusAttribute};
 use traces::trace::{CommandName, TraceCommand};
 use traces::workload::{
-    EmailRef, Expect, Model, SetupStep, Step, StepCommand, Workload, WorkloadConfig,
+    AppendStep, EmailRef, Expect, Model, SetupStep, Step, StepCommand, Workload, WorkloadConfig,
 };
 
 use crate::client::{latency_histogram, quantile_us, ClientError};
@@ -311,12 +311,7 @@ impl TraceReplay {
                         }
                     }
                     (StepCommand::Append(append), _) => {
-                        let prefix = append.wire_prefix_with_tag(&append.tag);
-                        let text = one_line(&prefix).unwrap_or_default();
-                        let head = text
-                            .rsplit_once(' ')
-                            .map(|(h, _)| h.to_string())
-                            .unwrap_or(text);
+                        let head = append_head(append);
                         let Some(bytes) = email_bytes(&append.email, outcome) else {
                             continue;
                         };
@@ -448,6 +443,14 @@ fn status(expect: Expect) -> Status {
         Expect::No => Status::No,
         Expect::Bad => Status::Bad,
     }
+}
+
+/// An APPEND step's command without its tag and literal size: `APPEND "Sent" (\Seen)`.
+pub fn append_head(append: &AppendStep) -> String {
+    let text = one_line(&append.wire_prefix_with_tag(&append.tag)).unwrap_or_default();
+    text.rsplit_once(' ')
+        .map(|(head, _)| head.to_string())
+        .unwrap_or(text)
 }
 
 /// The command text after the tag, without the final CRLF, for a one-line command.

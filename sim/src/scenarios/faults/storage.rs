@@ -295,12 +295,7 @@ impl Replay<'_> {
             let send = match &step.command {
                 _ if step.name == CommandName::Idle => Send::Idle,
                 StepCommand::Append(append) => {
-                    let prefix = append.wire_prefix_with_tag(&append.tag);
-                    let text = one_line(&prefix).unwrap_or_default();
-                    let head = text
-                        .rsplit_once(' ')
-                        .map(|(h, _)| h.to_string())
-                        .unwrap_or(text);
+                    let head = workload::trace_replay::append_head(append);
                     match append.email.email() {
                         Ok(email) => Send::Literal(head, email.bytes),
                         Err(e) => {
